@@ -1,0 +1,19 @@
+//! gorace's race runtime: a `no_std` drop-in for ThreadSanitizer in Go's `-race` builds.
+//!
+//! Go's compiler instruments every load, store, function entry/exit and sync primitive;
+//! those calls arrive here through the `__tsan_*` entry points in [`abi`], which only
+//! translate arguments and call the engine. See `engine` for the detection algorithm.
+#![cfg_attr(not(test), no_std)]
+
+pub mod abi;
+pub mod atomics;
+pub mod sys;
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    // A panic inside the runtime is a bug in gorace; there is no unwinder in a Go
+    // process to catch it, so say so and stop rather than corrupt the program.
+    sys::write_all(2, b"gorace: internal error (panic in the race runtime)\n");
+    sys::exit(70)
+}
