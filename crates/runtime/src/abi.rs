@@ -1,30 +1,66 @@
 //! The `__tsan_*` entry points that Go's `runtime/race` imports (go1.27 linux/amd64).
 //!
 //! Each function translates the C ABI into one engine call; no logic lives here.
-//! Signatures follow `go-race-abi.md` §1.4 and LLVM's `tsan_go.cpp`.
+//! Signatures follow `go-race-abi.md` §1.4 and LLVM's `tsan_go.cpp`. A context (`ctx`)
+//! is the `Goroutine` the engine created in `__tsan_init` or `__tsan_go_start`; a null
+//! context (Go zeroes `g0.racectx` once the main goroutine runs) makes a call a no-op.
+//!
+//! With the `floor` feature every entry point only performs the atomics: the cost of
+//! Go's instrumentation calls alone, for the benchmark.
 #![allow(clippy::missing_safety_doc)]
 
 use crate::atomics::{self, AtomicOp};
+use crate::engine::goroutine::Goroutine;
+use crate::engine::{AtomicSync, Kind};
+use crate::rt::{self, engine};
 use core::ffi::c_void;
 
 type Ctx = *mut c_void;
 
+const FLOOR: bool = cfg!(feature = "floor");
+
+/// The goroutine behind `ctx`, if any (and if detection is on).
+#[inline(always)]
+fn goroutine<'a>(ctx: Ctx) -> Option<&'a Goroutine> {
+    if FLOOR {
+        return None;
+    }
+    // SAFETY: every non-null ctx Go passes is one the engine handed out and has not
+    // been ended (Go drops a ctx at __tsan_go_end).
+    unsafe { (ctx as *const Goroutine).as_ref() }
+}
+
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn __tsan_init(ctx_out: *mut Ctx, proc_out: *mut Ctx, _cb: *const c_void) {
+pub unsafe extern "C" fn __tsan_init(
+    ctx_out: *mut Ctx,
+    proc_out: *mut Ctx,
+    cb: Option<rt::Callback>,
+) {
+    let e = rt::init(cb);
+    let root = if FLOOR {
+        core::ptr::null()
+    } else {
+        e.new_root()
+    };
     // SAFETY: Go passes valid out-pointers (race.go raceinit).
     unsafe {
-        *ctx_out = core::ptr::null_mut();
+        *ctx_out = root as Ctx;
+        // gorace keeps no per-P state; Go only needs a non-null value.
         *proc_out = 1 as Ctx;
     }
 }
 
 #[unsafe(no_mangle)]
 pub extern "C" fn __tsan_fini() {
-    crate::sys::exit(0)
+    rt::fini()
 }
 
 #[unsafe(no_mangle)]
-pub extern "C" fn __tsan_map_shadow(_addr: usize, _size: usize) {}
+pub extern "C" fn __tsan_map_shadow(addr: usize, size: usize) {
+    if !FLOOR && !engine().map_shadow(addr, size) {
+        rt::fatal(b"cannot map shadow memory", addr, size);
+    }
+}
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn __tsan_proc_create(proc_out: *mut Ctx) {
@@ -38,99 +74,193 @@ pub extern "C" fn __tsan_proc_destroy(_proc: Ctx) {}
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn __tsan_report_count(n: *mut u64) {
     // SAFETY: Go passes a valid out-pointer.
-    unsafe { *n = 0 };
+    unsafe { *n = engine().report_count() };
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn __tsan_go_start(_parent: Ctx, ctx_out: *mut Ctx, _pc: usize) {
+pub unsafe extern "C" fn __tsan_go_start(parent: Ctx, ctx_out: *mut Ctx, pc: usize) {
+    let child = if FLOOR {
+        core::ptr::null()
+    } else {
+        engine().go_start(goroutine(parent), pc)
+    };
     // SAFETY: Go passes a valid out-pointer.
-    unsafe { *ctx_out = core::ptr::null_mut() };
+    unsafe { *ctx_out = child as Ctx };
 }
 
 #[unsafe(no_mangle)]
-pub extern "C" fn __tsan_go_end(_ctx: Ctx) {}
+pub extern "C" fn __tsan_go_end(ctx: Ctx) {
+    if let Some(g) = goroutine(ctx) {
+        // SAFETY: Go never uses a context after ending it.
+        unsafe { engine().go_end(g) };
+    }
+}
 
 #[unsafe(no_mangle)]
-pub extern "C" fn __tsan_finalizer_goroutine(_ctx: Ctx) {}
+pub extern "C" fn __tsan_finalizer_goroutine(ctx: Ctx) {
+    if let Some(g) = goroutine(ctx) {
+        engine().acquire_global(g);
+    }
+}
 
 #[unsafe(no_mangle)]
-pub extern "C" fn __tsan_malloc(_ctx: Ctx, _pc: usize, _p: usize, _sz: usize) {}
+pub extern "C" fn __tsan_malloc(_ctx: Ctx, _pc: usize, p: usize, sz: usize) {
+    if !FLOOR {
+        engine().malloc(p, sz);
+    }
+}
 
 #[unsafe(no_mangle)]
-pub extern "C" fn __tsan_free(_p: usize, _sz: usize) {}
+pub extern "C" fn __tsan_free(p: usize, sz: usize) {
+    if !FLOOR {
+        engine().free(p, sz);
+    }
+}
 
-#[unsafe(no_mangle)]
-pub extern "C" fn __tsan_acquire(_ctx: Ctx, _addr: usize) {}
-
-#[unsafe(no_mangle)]
-pub extern "C" fn __tsan_release(_ctx: Ctx, _addr: usize) {}
-
-#[unsafe(no_mangle)]
-pub extern "C" fn __tsan_release_merge(_ctx: Ctx, _addr: usize) {}
-
-#[unsafe(no_mangle)]
-pub extern "C" fn __tsan_release_acquire(_ctx: Ctx, _addr: usize) {}
-
-#[unsafe(no_mangle)]
-pub extern "C" fn __tsan_go_ignore_sync_begin(_ctx: Ctx) {}
-
-#[unsafe(no_mangle)]
-pub extern "C" fn __tsan_go_ignore_sync_end(_ctx: Ctx) {}
-
-#[unsafe(no_mangle)]
-pub extern "C" fn __tsan_read(_ctx: Ctx, _addr: usize, _pc: usize) {}
-
-#[unsafe(no_mangle)]
-pub extern "C" fn __tsan_write(_ctx: Ctx, _addr: usize, _pc: usize) {}
-
-#[unsafe(no_mangle)]
-pub extern "C" fn __tsan_read_pc(_ctx: Ctx, _addr: usize, _callpc: usize, _pc: usize) {}
-
-#[unsafe(no_mangle)]
-pub extern "C" fn __tsan_write_pc(_ctx: Ctx, _addr: usize, _callpc: usize, _pc: usize) {}
-
-#[unsafe(no_mangle)]
-pub extern "C" fn __tsan_read_range(_ctx: Ctx, _addr: usize, _size: usize, _pc: usize) {}
-
-#[unsafe(no_mangle)]
-pub extern "C" fn __tsan_write_range(_ctx: Ctx, _addr: usize, _size: usize, _pc: usize) {}
-
-#[unsafe(no_mangle)]
-pub extern "C" fn __tsan_func_enter(_ctx: Ctx, _pc: usize) {}
-
-#[unsafe(no_mangle)]
-pub extern "C" fn __tsan_func_exit(_ctx: Ctx) {}
-
-macro_rules! atomic_entry {
-    ($name:ident, $perform:ident, $op:expr) => {
+macro_rules! sync_entry {
+    ($name:ident, $method:ident) => {
         #[unsafe(no_mangle)]
-        pub unsafe extern "C" fn $name(_ctx: Ctx, _callerpc: usize, _pc: usize, args: *mut u8) {
-            // SAFETY: Go passes the ABI0 argument frame of the matching sync/atomic
-            // function (race_amd64.s racecallatomic).
-            unsafe { atomics::$perform($op, args) };
+        pub extern "C" fn $name(ctx: Ctx, addr: usize) {
+            if let Some(g) = goroutine(ctx) {
+                engine().$method(g, addr);
+            }
         }
     };
 }
 
-atomic_entry!(__tsan_go_atomic32_load, perform32, AtomicOp::Load);
-atomic_entry!(__tsan_go_atomic64_load, perform64, AtomicOp::Load);
-atomic_entry!(__tsan_go_atomic32_store, perform32, AtomicOp::Store);
-atomic_entry!(__tsan_go_atomic64_store, perform64, AtomicOp::Store);
-atomic_entry!(__tsan_go_atomic32_exchange, perform32, AtomicOp::Exchange);
-atomic_entry!(__tsan_go_atomic64_exchange, perform64, AtomicOp::Exchange);
-atomic_entry!(__tsan_go_atomic32_fetch_add, perform32, AtomicOp::FetchAdd);
-atomic_entry!(__tsan_go_atomic64_fetch_add, perform64, AtomicOp::FetchAdd);
-atomic_entry!(__tsan_go_atomic32_fetch_and, perform32, AtomicOp::FetchAnd);
-atomic_entry!(__tsan_go_atomic64_fetch_and, perform64, AtomicOp::FetchAnd);
-atomic_entry!(__tsan_go_atomic32_fetch_or, perform32, AtomicOp::FetchOr);
-atomic_entry!(__tsan_go_atomic64_fetch_or, perform64, AtomicOp::FetchOr);
+sync_entry!(__tsan_acquire, acquire);
+sync_entry!(__tsan_release, release);
+sync_entry!(__tsan_release_merge, release_merge);
+sync_entry!(__tsan_release_acquire, release_acquire);
+
+#[unsafe(no_mangle)]
+pub extern "C" fn __tsan_go_ignore_sync_begin(ctx: Ctx) {
+    if let Some(g) = goroutine(ctx) {
+        engine().ignore_sync_begin(g);
+    }
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn __tsan_go_ignore_sync_end(ctx: Ctx) {
+    if let Some(g) = goroutine(ctx) {
+        engine().ignore_sync_end(g);
+    }
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn __tsan_read(ctx: Ctx, addr: usize, pc: usize) {
+    if let Some(g) = goroutine(ctx) {
+        engine().access(g, addr, pc, Kind::READ);
+    }
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn __tsan_write(ctx: Ctx, addr: usize, pc: usize) {
+    if let Some(g) = goroutine(ctx) {
+        engine().access(g, addr, pc, Kind::WRITE);
+    }
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn __tsan_read_pc(ctx: Ctx, addr: usize, callpc: usize, pc: usize) {
+    if let Some(g) = goroutine(ctx) {
+        engine().access_with_caller(g, addr, callpc, pc, Kind::READ);
+    }
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn __tsan_write_pc(ctx: Ctx, addr: usize, callpc: usize, pc: usize) {
+    if let Some(g) = goroutine(ctx) {
+        engine().access_with_caller(g, addr, callpc, pc, Kind::WRITE);
+    }
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn __tsan_read_range(ctx: Ctx, addr: usize, size: usize, pc: usize) {
+    if let Some(g) = goroutine(ctx) {
+        engine().access_range(g, addr, size, pc, Kind::READ);
+    }
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn __tsan_write_range(ctx: Ctx, addr: usize, size: usize, pc: usize) {
+    if let Some(g) = goroutine(ctx) {
+        engine().access_range(g, addr, size, pc, Kind::WRITE);
+    }
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn __tsan_func_enter(ctx: Ctx, pc: usize) {
+    if let Some(g) = goroutine(ctx) {
+        engine().func_enter(g, pc);
+    }
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn __tsan_func_exit(ctx: Ctx) {
+    if let Some(g) = goroutine(ctx) {
+        engine().func_exit(g);
+    }
+}
+
+/// Performs one atomic through the engine (or raw, without a context or in the floor).
+///
+/// # Safety
+/// `args` must be the Go ABI0 frame of the matching `sync/atomic` function.
+#[inline(always)]
+unsafe fn atomic(ctx: Ctx, callerpc: usize, pc: usize, args: *mut u8, op: AtomicOp, size: usize) {
+    // SAFETY: forwarded from the caller's contract.
+    let perform = || unsafe {
+        if size == 4 {
+            atomics::perform32(op, args).wrote
+        } else {
+            atomics::perform64(op, args).wrote
+        }
+    };
+    let Some(g) = goroutine(ctx) else {
+        perform();
+        return;
+    };
+    // SAFETY: the first word of the frame is the address operand.
+    let addr = unsafe { *(args as *const usize) };
+    let (kind, sync) = match op {
+        AtomicOp::Load => (Kind::ATOMIC_READ, AtomicSync::Acquire),
+        AtomicOp::Store => (Kind::ATOMIC_WRITE, AtomicSync::Release),
+        _ => (Kind::ATOMIC_WRITE, AtomicSync::AcquireRelease),
+    };
+    engine().atomic(g, addr, size, callerpc, pc, kind, sync, perform);
+}
+
+macro_rules! atomic_entry {
+    ($name:ident, $size:expr, $op:expr) => {
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $name(ctx: Ctx, callerpc: usize, pc: usize, args: *mut u8) {
+            // SAFETY: Go passes the ABI0 argument frame of the matching sync/atomic
+            // function (race_amd64.s racecallatomic).
+            unsafe { atomic(ctx, callerpc, pc, args, $op, $size) };
+        }
+    };
+}
+
+atomic_entry!(__tsan_go_atomic32_load, 4, AtomicOp::Load);
+atomic_entry!(__tsan_go_atomic64_load, 8, AtomicOp::Load);
+atomic_entry!(__tsan_go_atomic32_store, 4, AtomicOp::Store);
+atomic_entry!(__tsan_go_atomic64_store, 8, AtomicOp::Store);
+atomic_entry!(__tsan_go_atomic32_exchange, 4, AtomicOp::Exchange);
+atomic_entry!(__tsan_go_atomic64_exchange, 8, AtomicOp::Exchange);
+atomic_entry!(__tsan_go_atomic32_fetch_add, 4, AtomicOp::FetchAdd);
+atomic_entry!(__tsan_go_atomic64_fetch_add, 8, AtomicOp::FetchAdd);
+atomic_entry!(__tsan_go_atomic32_fetch_and, 4, AtomicOp::FetchAnd);
+atomic_entry!(__tsan_go_atomic64_fetch_and, 8, AtomicOp::FetchAnd);
+atomic_entry!(__tsan_go_atomic32_fetch_or, 4, AtomicOp::FetchOr);
+atomic_entry!(__tsan_go_atomic64_fetch_or, 8, AtomicOp::FetchOr);
 atomic_entry!(
     __tsan_go_atomic32_compare_exchange,
-    perform32,
+    4,
     AtomicOp::CompareExchange
 );
 atomic_entry!(
     __tsan_go_atomic64_compare_exchange,
-    perform64,
+    8,
     AtomicOp::CompareExchange
 );

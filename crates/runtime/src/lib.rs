@@ -2,12 +2,25 @@
 //!
 //! Go's compiler instruments every load, store, function entry/exit and sync primitive;
 //! those calls arrive here through the `__tsan_*` entry points in [`abi`], which only
-//! translate arguments and call the engine. See `engine` for the detection algorithm.
+//! translate arguments and call the [`engine`] (plain Rust, unit-tested without Go).
+//! [`rt`] holds the one engine of the process and its Go-facing host (symbolisation
+//! through Go's callback, report output per `GORACE`), [`flags`] parses `GORACE`.
 #![cfg_attr(not(test), no_std)]
 
+extern crate alloc;
+
 pub mod abi;
+pub mod alloc_mmap;
 pub mod atomics;
+pub mod engine;
+pub mod flags;
+pub mod lock;
+pub mod rt;
 pub mod sys;
+
+#[cfg(not(test))]
+#[global_allocator]
+static ALLOCATOR: alloc_mmap::MmapAlloc = alloc_mmap::MmapAlloc::new();
 
 #[cfg(not(test))]
 #[panic_handler]

@@ -17,6 +17,7 @@ const SYS_NANOSLEEP: usize = 35;
 const SYS_GETPID: usize = 39;
 const SYS_EXIT_GROUP: usize = 231;
 const SYS_OPENAT: usize = 257;
+const SYS_FACCESSAT: usize = 269;
 
 const AT_FDCWD: isize = -100;
 
@@ -137,6 +138,29 @@ pub fn open_for_write(path: &[u8], flags: usize) -> isize {
             return r;
         }
     }
+}
+
+/// Whether this process may write into the directory `path` (NUL-terminated); the
+/// error is `-errno`.
+pub fn dir_writable(path: &[u8]) -> Result<(), isize> {
+    debug_assert!(path.last() == Some(&0));
+    const W_OK: usize = 2;
+    const X_OK: usize = 1;
+    // SAFETY: `path` is NUL-terminated and outlives the call.
+    let r = unsafe {
+        syscall6(
+            SYS_FACCESSAT,
+            [
+                AT_FDCWD as usize,
+                path.as_ptr() as usize,
+                W_OK | X_OK,
+                0,
+                0,
+                0,
+            ],
+        )
+    };
+    if r == 0 { Ok(()) } else { Err(r) }
 }
 
 pub fn close(fd: i32) {

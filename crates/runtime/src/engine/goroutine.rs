@@ -1,0 +1,270 @@
+//! Goroutine state and clock indexes.
+//!
+//! # Report numbers and clock indexes
+//! Each goroutine context gets a *report number* (`tid`): 0 for the init context, 1 for
+//! the main goroutine, then one per `go_start`, sequential and never reused, as TSan
+//! prints them. Separately it gets a *clock index*, its position in vector clocks.
+//!
+//! # When a clock index is reused (and why that is sound)
+//! Indexes of finished goroutines are reused so that vector clocks stay as long as the
+//! number of goroutines that matter, not the number ever created. Index `i` whose last
+//! owner finished at time `f` is reused only once **every live goroutine's clock has
+//! `clock[i] >= f`**, i.e. every live goroutine happens-after everything the old owner
+//! did (Miri's rule). The new owner continues at time `f + 1`. Then every record
+//! `(i, t <= f)` is correctly "ordered" for every live goroutine and for every goroutine
+//! they create later, and records of the new owner (`t > f`) are unordered for whoever has
+//! not synchronised with it. Sync objects may hold `clock[i] < f`: joining them can only
+//! raise a clock, never lower it below `f`. A goroutine that finished without
+//! synchronising with everyone keeps its index until everyone has; TSan instead hands its
+//! slot to a newcomer at once and so orders unrelated goroutines (a lost race).
+//!
+//! # Epoch exhaustion
+//! When a goroutine's own time reaches `max_time`, it moves to a fresh index (its old
+//! index retires for good, at `max_time`, and is never reused). Nothing is reset, so no
+//! access is forgotten; TSan does a global reset here and forgets every earlier access.
+//!
+//! # Concurrency
+//! A goroutine context is used by one OS thread at a time (Go's `…g(gp, addr)` calls use a
+//! parked goroutine's context). Its clock and index are written only under its
+//! `clock_lock`; the owner reads them without the lock (it is the only writer), and other
+//! threads (the index sweeper, `acquire_global`) read them under it. Lock order:
+//! registry → goroutine clock lock → sync shard → shadow cell.
+
+use super::clock::{Epoch, Index, Time, VClock};
+use super::stack::StackId;
+use crate::lock::SpinLock;
+use alloc::vec::Vec;
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicBool, AtomicU32};
+
+/// What a report needs about a goroutine, kept for the whole run.
+#[derive(Default)]
+pub struct TidInfo {
+    pub created_at: AtomicU32,
+    pub finished: AtomicBool,
+}
+
+pub struct ClockState {
+    pub idx: Index,
+    pub clock: VClock,
+}
+
+impl ClockState {
+    #[inline]
+    pub fn epoch(&self) -> Epoch {
+        Epoch::new(self.idx, self.clock.get(self.idx))
+    }
+}
+
+/// Per-goroutine state used only by the thread running the goroutine.
+pub struct Local {
+    /// Shadow call stack: the return addresses passed to func_enter, outermost first.
+    pub pcs: Vec<usize>,
+    /// `nodes[d]`: interned id of `pcs[..=d]`, valid for `d < valid`, and the `(parent,
+    /// pc)` it was computed from, so that re-entering the same call reuses it.
+    pub nodes: Vec<(StackId, usize, StackId)>,
+    pub valid: usize,
+    /// Small direct-mapped cache of leaf stack ids: (prefix id, access pc) → id.
+    pub leaf_cache: [(StackId, usize, StackId); 32],
+    pub ignore_sync: u32,
+    /// Reusable buffer for a shadow cell's records.
+    pub scratch: Vec<super::shadow::Record>,
+}
+
+pub struct Goroutine {
+    pub tid: u32,
+    pub clock_lock: SpinLock<()>,
+    clock: UnsafeCell<ClockState>,
+    local: UnsafeCell<Local>,
+    /// Position in the registry's live list.
+    pub(crate) live_slot: UnsafeCell<usize>,
+}
+
+// SAFETY: see the module doc: `clock` is written only under `clock_lock` and read
+// without it only by the one thread using the context; `local` is used only by that
+// thread; `live_slot` only under the registry lock.
+unsafe impl Sync for Goroutine {}
+// SAFETY: as above.
+unsafe impl Send for Goroutine {}
+
+impl Goroutine {
+    pub fn new(tid: u32, idx: Index, clock: VClock) -> Self {
+        Goroutine {
+            tid,
+            clock_lock: SpinLock::new(()),
+            clock: UnsafeCell::new(ClockState { idx, clock }),
+            local: UnsafeCell::new(Local {
+                pcs: Vec::new(),
+                nodes: Vec::new(),
+                valid: 0,
+                leaf_cache: [(0, 0, 0); 32],
+                ignore_sync: 0,
+                scratch: Vec::new(),
+            }),
+            live_slot: UnsafeCell::new(usize::MAX),
+        }
+    }
+
+    /// The clock, for the owning thread (or under `clock_lock`).
+    #[inline]
+    pub fn clock(&self) -> &ClockState {
+        // SAFETY: only the owner thread writes, under clock_lock; see the module doc.
+        unsafe { &*self.clock.get() }
+    }
+
+    /// Mutable clock access; the caller must hold `clock_lock` and be the owner thread.
+    #[allow(clippy::mut_from_ref)]
+    #[inline]
+    pub fn clock_mut_locked(&self) -> &mut ClockState {
+        // SAFETY: exclusive by the module's locking protocol.
+        unsafe { &mut *self.clock.get() }
+    }
+
+    #[allow(clippy::mut_from_ref)]
+    #[inline]
+    pub fn local(&self) -> &mut Local {
+        // SAFETY: only the single thread currently using this context touches `local`.
+        unsafe { &mut *self.local.get() }
+    }
+}
+
+/// Live goroutines and the clock-index allocator.
+pub struct Registry {
+    pub live: Vec<*const Goroutine>,
+    next_index: Index,
+    /// Indexes ready for reuse, with the time their next owner starts at.
+    free: Vec<(Index, Time)>,
+    /// Indexes of finished goroutines, with their final time, not yet reusable.
+    pending: Vec<(Index, Time)>,
+    sweep_at: usize,
+    /// For each index, its owners so far: (first time, tid), ascending.
+    owners: Vec<Vec<(Time, u32)>>,
+    /// For each index, the last time of its finished owners (what `acquire_global` joins).
+    finals: Vec<Time>,
+    /// The next report number.
+    pub next_tid: u32,
+    pub max_time: Time,
+}
+
+// SAFETY: the raw goroutine pointers are only dereferenced under the registry lock while
+// the goroutines are live (they leave the list before being freed).
+unsafe impl Send for Registry {}
+
+impl Registry {
+    pub fn new(max_time: Time) -> Self {
+        Registry {
+            live: Vec::new(),
+            next_index: 0,
+            free: Vec::new(),
+            pending: Vec::new(),
+            sweep_at: 64,
+            owners: Vec::new(),
+            finals: Vec::new(),
+            next_tid: 0,
+            max_time,
+        }
+    }
+
+    /// A clock index for goroutine `tid`, and the time it starts at.
+    pub fn alloc_index(&mut self, tid: u32) -> (Index, Time) {
+        if self.free.is_empty() && self.pending.len() >= self.sweep_at {
+            self.sweep();
+        }
+        let (idx, start) = match self.free.pop() {
+            Some(reuse) => reuse,
+            None => {
+                let i = self.next_index;
+                self.next_index += 1;
+                self.owners.push(Vec::new());
+                self.finals.push(0);
+                (i, 1)
+            }
+        };
+        self.owners[idx as usize].push((start, tid));
+        (idx, start)
+    }
+
+    /// Records that the owner of `idx` is done with it at time `last`.
+    pub fn retire_index(&mut self, idx: Index, last: Time) {
+        self.finals[idx as usize] = last;
+        if last < self.max_time {
+            self.pending.push((idx, last));
+        }
+    }
+
+    /// Retires an index whose owner's time ran out: it is never handed out again.
+    pub fn retire_exhausted(&mut self, idx: Index, last: Time) {
+        self.finals[idx as usize] = last;
+    }
+
+    /// The last time of each index's finished owners, by index.
+    pub fn finals(&self) -> &[Time] {
+        &self.finals
+    }
+
+    /// Moves every pending index that all live goroutines have caught up with to `free`.
+    fn sweep(&mut self) {
+        let max_time = self.max_time;
+        let live = &self.live;
+        let mut kept = Vec::new();
+        for &(idx, last) in &self.pending {
+            let reusable = last < max_time
+                && live.iter().all(|&g| {
+                    // SAFETY: live goroutines are valid while the registry lock is held.
+                    let g = unsafe { &*g };
+                    let _held = g.clock_lock.lock();
+                    g.clock().clock.get(idx) >= last
+                });
+            if reusable {
+                self.free.push((idx, last + 1));
+            } else {
+                kept.push((idx, last));
+            }
+        }
+        self.pending = kept;
+        self.sweep_at = (self.pending.len() * 2).max(64);
+    }
+
+    /// The report number of whoever owned `epoch`'s index at that time.
+    pub fn tid_of(&self, epoch: Epoch) -> Option<u32> {
+        let owners = self.owners.get(epoch.index() as usize)?;
+        owners
+            .iter()
+            .rev()
+            .find(|&&(start, _)| start <= epoch.time())
+            .map(|&(_, tid)| tid)
+    }
+
+    pub fn indexes_in_use(&self) -> usize {
+        self.next_index as usize - self.free.len()
+    }
+
+    pub fn pending_count(&self) -> usize {
+        self.pending.len()
+    }
+
+    pub fn retired(&self) -> &[(Index, Time)] {
+        &self.pending
+    }
+
+    pub fn add_live(&mut self, g: *const Goroutine) {
+        // SAFETY: `g` is a fresh goroutine not yet shared; live_slot is registry-owned.
+        unsafe { *(*g).live_slot.get() = self.live.len() };
+        self.live.push(g);
+    }
+
+    pub fn remove_live(&mut self, g: *const Goroutine) {
+        // SAFETY: `g` is live, so its slot is valid; slots are only touched under the
+        // registry lock, which the caller holds.
+        unsafe {
+            let slot = *(*g).live_slot.get();
+            if self.live.get(slot) != Some(&g) {
+                return;
+            }
+            self.live.swap_remove(slot);
+            if let Some(&moved) = self.live.get(slot) {
+                *(*moved).live_slot.get() = slot;
+            }
+        }
+    }
+}

@@ -1,0 +1,663 @@
+//! The race-detection engine: plain Rust, driven by Go's event vocabulary.
+//!
+//! # Algorithm
+//! Happens-before by vector clocks, FastTrack-style (Flanagan & Freund, PLDI 2009):
+//! every goroutine has a vector clock ([`clock`]); every past access to a byte is
+//! remembered with the epoch `(index, time)` of its goroutine ([`shadow`]); an access
+//! races with a remembered one exactly when they touch a common byte, at least one is a
+//! write, not both are atomic, and the remembered epoch is not known to the accessing
+//! goroutine's clock. Synchronisation moves clocks through sync objects ([`sync`]):
+//! release copies or merges the goroutine's clock into the object at an address,
+//! acquire joins it back. A goroutine's own time advances after every release, so
+//! accesses after a release are not covered by it.
+//!
+//! # What is never lost
+//! * Shadow cells keep every record that could still race (no eviction; see `shadow`).
+//! * Clock indexes are reused only under a rule that cannot order unrelated goroutines,
+//!   and report numbers are never reused (see `goroutine`).
+//! * Times never wrap: a goroutine whose time runs out moves to a fresh index.
+//! * Every record carries an interned stack ([`stack`]), so both stacks of a race are
+//!   always printed, however old the earlier access is.
+//!
+//! # Invariants
+//! * A goroutine context is used by one thread at a time; its `Local` part is touched
+//!   only by that thread, its clock is written only under its `clock_lock`.
+//! * Lock order: registry → sync shard → goroutine clock lock → shadow cell → report.
+//!   No lock is held while calling the host, except the report lock (reports are
+//!   printed one at a time, whole).
+
+pub mod chunked;
+pub mod clock;
+pub mod goroutine;
+pub mod report;
+pub mod shadow;
+pub mod stack;
+pub mod sync;
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use chunked::ChunkedVec;
+use clock::{Epoch, MAX_TIME, Time, VClock};
+use core::sync::atomic::{AtomicU64, Ordering};
+use goroutine::{Goroutine, Registry, TidInfo};
+use shadow::{KIND_ATOMIC, KIND_WRITE, NewAccess, Record, Shadow};
+use stack::{StackDepot, StackId};
+use sync::SyncTable;
+
+use crate::lock::SpinLock;
+pub use report::{Host, Options};
+
+/// The kind of an access: read or write, plain or atomic.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Kind(pub u8);
+
+impl Kind {
+    pub const READ: Kind = Kind(0);
+    pub const WRITE: Kind = Kind(KIND_WRITE);
+    pub const ATOMIC_READ: Kind = Kind(KIND_ATOMIC);
+    pub const ATOMIC_WRITE: Kind = Kind(KIND_ATOMIC | KIND_WRITE);
+}
+
+/// How an atomic operation synchronises (Go's memory model, as TSan implements it).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum AtomicSync {
+    /// Loads and failed compare-and-swaps.
+    Acquire,
+    /// Stores.
+    Release,
+    /// Read-modify-writes and successful compare-and-swaps.
+    AcquireRelease,
+}
+
+pub struct Engine<H: Host> {
+    pub host: H,
+    pub opts: Options,
+    shadow: Shadow,
+    stacks: StackDepot,
+    syncs: SyncTable,
+    registry: SpinLock<Registry>,
+    tids: ChunkedVec<TidInfo>,
+    report: SpinLock<report::ReportState>,
+    report_count: AtomicU64,
+}
+
+/// The racing pair found by an access, reported after the cell lock is dropped.
+struct Race {
+    cell: usize,
+    cur_mask: u8,
+    cur_kind: u8,
+    cur_stack: StackId,
+    prev: Record,
+}
+
+impl<H: Host> Engine<H> {
+    /// An engine whose shadow lives at `shadow_offset` (see `shadow::SHADOW_OFFSET`) and
+    /// whose goroutines change index when their time reaches `max_time`.
+    pub fn new(host: H, opts: Options, shadow_offset: usize, max_time: Time) -> Self {
+        Engine {
+            host,
+            opts,
+            shadow: Shadow::new(shadow_offset),
+            stacks: StackDepot::new(),
+            syncs: SyncTable::new(),
+            registry: SpinLock::new(Registry::new(max_time.min(MAX_TIME))),
+            tids: ChunkedVec::new(),
+            report: SpinLock::new(report::ReportState::default()),
+            report_count: AtomicU64::new(0),
+        }
+    }
+
+    // ----- goroutines -------------------------------------------------------------------
+
+    /// The context `__tsan_init` returns: report number 0, the parent of the main goroutine.
+    pub fn new_root(&self) -> *const Goroutine {
+        self.create(None, 0)
+    }
+
+    /// `go` statement: a child of `parent` created at `pc`; the parent's past happens
+    /// before everything the child does.
+    pub fn go_start(&self, parent: Option<&Goroutine>, pc: usize) -> *const Goroutine {
+        self.create(parent, pc)
+    }
+
+    fn create(&self, parent: Option<&Goroutine>, pc: usize) -> *const Goroutine {
+        let created_at = match parent {
+            Some(p) if pc != 0 => {
+                let prefix = self.prefix_stack(p);
+                self.stacks.intern(prefix, pc)
+            }
+            Some(p) => self.prefix_stack(p),
+            None => 0,
+        };
+        let mut reg = self.registry.lock();
+        let tid = reg.next_tid;
+        reg.next_tid = reg.next_tid.wrapping_add(1);
+        let (idx, start) = reg.alloc_index(tid);
+        let mut clock = match parent {
+            Some(p) => p.clock().clock.clone(),
+            None => VClock::new(),
+        };
+        clock.set(idx, start);
+        let info = TidInfo::default();
+        info.created_at.store(created_at, Ordering::Relaxed);
+        // Past 2^28 goroutines their creation stacks are no longer kept; races are.
+        let _ = self.tids.push(info);
+        let g = Box::into_raw(Box::new(Goroutine::new(tid, idx, clock))) as *const Goroutine;
+        reg.add_live(g);
+        if let Some(p) = parent {
+            self.tick_locked(&mut reg, p);
+        }
+        g
+    }
+
+    /// The goroutine is done; its context is freed. Ending synchronises with nothing.
+    ///
+    /// # Safety
+    /// `g` must come from `go_start`/`new_root` of this engine and not be used again.
+    pub unsafe fn go_end(&self, g: *const Goroutine) {
+        {
+            let mut reg = self.registry.lock();
+            // SAFETY: the caller guarantees `g` is a live context of this engine.
+            let gr = unsafe { &*g };
+            reg.remove_live(g);
+            let st = gr.clock();
+            reg.retire_index(st.idx, st.clock.get(st.idx));
+            if let Some(info) = self.tids.get(gr.tid as usize) {
+                info.finished.store(true, Ordering::Relaxed);
+            }
+        }
+        // SAFETY: `g` was made by Box::into_raw in `create` and is no longer referenced
+        // by the registry.
+        drop(unsafe { Box::from_raw(g as *mut Goroutine) });
+    }
+
+    /// Advances `g`'s own time after a release; moves it to a fresh index when the time
+    /// runs out (nothing is reset, see `goroutine`).
+    fn tick(&self, g: &Goroutine) {
+        let st = g.clock();
+        let t = st.clock.get(st.idx);
+        let reg = self.registry.lock();
+        if t + 1 < reg.max_time {
+            drop(reg);
+            let _l = g.clock_lock.lock();
+            let st = g.clock_mut_locked();
+            st.clock.set(st.idx, t + 1);
+            return;
+        }
+        let mut reg = reg;
+        self.tick_locked(&mut reg, g);
+    }
+
+    fn tick_locked(&self, reg: &mut Registry, g: &Goroutine) {
+        let st = g.clock();
+        let t = st.clock.get(st.idx);
+        if t + 1 < reg.max_time {
+            let _l = g.clock_lock.lock();
+            let st = g.clock_mut_locked();
+            st.clock.set(st.idx, t + 1);
+            return;
+        }
+        let (new_idx, start) = reg.alloc_index(g.tid);
+        reg.retire_exhausted(st.idx, t);
+        let _l = g.clock_lock.lock();
+        let st = g.clock_mut_locked();
+        st.idx = new_idx;
+        st.clock.set(new_idx, start);
+    }
+
+    // ----- call stacks ------------------------------------------------------------------
+
+    #[inline]
+    pub fn func_enter(&self, g: &Goroutine, pc: usize) {
+        g.local().pcs.push(pc);
+    }
+
+    #[inline]
+    pub fn func_exit(&self, g: &Goroutine) {
+        let l = g.local();
+        l.pcs.pop();
+        if l.valid > l.pcs.len() {
+            l.valid = l.pcs.len();
+        }
+    }
+
+    /// The interned id of `g`'s shadow call stack (without the access pc).
+    fn prefix_stack(&self, g: &Goroutine) -> StackId {
+        let l = g.local();
+        let n = l.pcs.len();
+        if l.nodes.len() < n {
+            l.nodes.resize(n, (0, 0, 0));
+        }
+        let mut parent = if l.valid == 0 {
+            0
+        } else {
+            l.nodes[l.valid - 1].2
+        };
+        for d in l.valid..n {
+            let pc = l.pcs[d];
+            let (p, q, id) = l.nodes[d];
+            let id = if p == parent && q == pc && id != 0 {
+                id
+            } else {
+                self.stacks.intern(parent, pc)
+            };
+            l.nodes[d] = (parent, pc, id);
+            parent = id;
+        }
+        l.valid = n;
+        parent
+    }
+
+    /// The interned id of `g`'s current stack with the access at `pc` on top.
+    fn access_stack(&self, g: &Goroutine, pc: usize) -> StackId {
+        let prefix = self.prefix_stack(g);
+        let l = g.local();
+        let slot = (pc ^ (pc >> 7) ^ prefix as usize) % l.leaf_cache.len();
+        let (p, q, id) = l.leaf_cache[slot];
+        if p == prefix && q == pc && id != 0 {
+            return id;
+        }
+        let id = self.stacks.intern(prefix, pc);
+        l.leaf_cache[slot] = (prefix, pc, id);
+        id
+    }
+
+    // ----- memory accesses ----------------------------------------------------------------
+
+    /// A 1-byte (Go passes start addresses only) plain access.
+    #[inline]
+    pub fn access(&self, g: &Goroutine, addr: usize, pc: usize, kind: Kind) {
+        if !self.shadow.covers(addr) {
+            return;
+        }
+        let mask = 1u8 << (addr & 7);
+        let cell = self.shadow.cell(addr);
+        if cell.fast_path_hit(g.clock().epoch(), mask, kind.0) {
+            return;
+        }
+        if let Some(race) = self.access_cell_slow(g, addr & !7, mask, kind.0, pc, None) {
+            self.report_race(g, race);
+        }
+    }
+
+    /// An access to `[addr, addr+size)`; at most one race is reported per call, as TSan.
+    pub fn access_range(&self, g: &Goroutine, addr: usize, size: usize, pc: usize, kind: Kind) {
+        if size == 0 {
+            return;
+        }
+        let end = addr.saturating_add(size);
+        let epoch = g.clock().epoch();
+        let mut stack = None;
+        let mut a = addr;
+        while a < end {
+            let base = a & !7;
+            let hi = end.min(base + 8);
+            if self.shadow.covers(a) {
+                let lo_bit = a - base;
+                let n = hi - a;
+                let mask = ((1u16 << n) - 1) as u8;
+                let mask = mask << lo_bit;
+                if !self.shadow.cell(a).fast_path_hit(epoch, mask, kind.0) {
+                    let s = *stack.get_or_insert_with(|| self.access_stack(g, pc));
+                    if let Some(race) = self.access_cell_slow(g, base, mask, kind.0, pc, Some(s)) {
+                        self.report_race(g, race);
+                        // Keep updating the rest of the range, without more reports.
+                        self.update_range_quietly(g, hi, end, kind.0, s);
+                        return;
+                    }
+                }
+            }
+            a = hi;
+        }
+    }
+
+    fn update_range_quietly(&self, g: &Goroutine, mut a: usize, end: usize, kind: u8, s: StackId) {
+        while a < end {
+            let base = a & !7;
+            let hi = end.min(base + 8);
+            if self.shadow.covers(a) {
+                let mask = (((1u16 << (hi - a)) - 1) as u8) << (a - base);
+                let _ = self.access_cell_slow(g, base, mask, kind, 0, Some(s));
+            }
+            a = hi;
+        }
+    }
+
+    fn access_cell_slow(
+        &self,
+        g: &Goroutine,
+        base: usize,
+        mask: u8,
+        kind: u8,
+        pc: usize,
+        stack: Option<StackId>,
+    ) -> Option<Race> {
+        let stack = stack.unwrap_or_else(|| self.access_stack(g, pc));
+        let st = g.clock();
+        let a = NewAccess {
+            epoch: st.epoch(),
+            stack,
+            mask,
+            kind,
+        };
+        let local = g.local();
+        let prev = self
+            .shadow
+            .cell(base)
+            .with_records(&mut local.scratch, |recs| {
+                shadow::apply(recs, &a, &st.clock)
+            })?;
+        Some(Race {
+            cell: base,
+            cur_mask: mask,
+            cur_kind: kind,
+            cur_stack: stack,
+            prev,
+        })
+    }
+
+    /// `__tsan_read_pc`-style access: `callpc` (if non-zero) is pushed as a caller frame.
+    pub fn access_with_caller(
+        &self,
+        g: &Goroutine,
+        addr: usize,
+        callpc: usize,
+        pc: usize,
+        kind: Kind,
+    ) {
+        if callpc != 0 {
+            self.func_enter(g, callpc);
+        }
+        self.access(g, addr, pc, kind);
+        if callpc != 0 {
+            self.func_exit(g);
+        }
+    }
+
+    // ----- synchronisation ------------------------------------------------------------------
+
+    fn mark_sync(&self, addr: usize) {
+        if self.shadow.covers(addr) {
+            self.shadow.cell(addr).set_has_sync();
+        }
+    }
+
+    /// `g` acquires whatever was released at `addr`.
+    pub fn acquire(&self, g: &Goroutine, addr: usize) {
+        if g.local().ignore_sync > 0 {
+            return;
+        }
+        let shard = self.syncs.shard(addr);
+        if let Some(s) = shard.get(&addr) {
+            let _l = g.clock_lock.lock();
+            g.clock_mut_locked().clock.join(s);
+        }
+    }
+
+    /// Release-store: the object at `addr` holds exactly `g`'s clock.
+    pub fn release(&self, g: &Goroutine, addr: usize) {
+        if g.local().ignore_sync > 0 {
+            return;
+        }
+        {
+            let mut shard = self.syncs.shard(addr);
+            shard.entry(addr).or_default().copy_from(&g.clock().clock);
+        }
+        self.mark_sync(addr);
+        self.tick(g);
+    }
+
+    /// Release-merge: the object at `addr` also holds `g`'s clock.
+    pub fn release_merge(&self, g: &Goroutine, addr: usize) {
+        if g.local().ignore_sync > 0 {
+            return;
+        }
+        {
+            let mut shard = self.syncs.shard(addr);
+            shard.entry(addr).or_default().join(&g.clock().clock);
+        }
+        self.mark_sync(addr);
+        self.tick(g);
+    }
+
+    /// Go's channel-slot rule: the object takes `g`'s clock, `g` acquires the old one.
+    pub fn release_acquire(&self, g: &Goroutine, addr: usize) {
+        if g.local().ignore_sync > 0 {
+            return;
+        }
+        {
+            let mut shard = self.syncs.shard(addr);
+            let s = shard.entry(addr).or_default();
+            let _l = g.clock_lock.lock();
+            g.clock_mut_locked().clock.release_store_acquire(s);
+        }
+        self.mark_sync(addr);
+        self.tick(g);
+    }
+
+    /// The finalizer goroutine: everything every goroutine did so far happens before it.
+    pub fn acquire_global(&self, g: &Goroutine) {
+        let mut all = VClock::new();
+        {
+            let reg = self.registry.lock();
+            for (i, &t) in reg.finals().iter().enumerate() {
+                if t != 0 {
+                    all.set(i as u32, t);
+                }
+            }
+            let me: *const Goroutine = g;
+            for &other in &reg.live {
+                if other == me {
+                    continue;
+                }
+                // SAFETY: live goroutines are valid while the registry lock is held.
+                let other = unsafe { &*other };
+                let _l = other.clock_lock.lock();
+                let e = other.clock().epoch();
+                if all.get(e.index()) < e.time() {
+                    all.set(e.index(), e.time());
+                }
+            }
+        }
+        let _l = g.clock_lock.lock();
+        g.clock_mut_locked().clock.join(&all);
+    }
+
+    pub fn ignore_sync_begin(&self, g: &Goroutine) {
+        g.local().ignore_sync += 1;
+    }
+
+    pub fn ignore_sync_end(&self, g: &Goroutine) {
+        let l = g.local();
+        l.ignore_sync = l.ignore_sync.saturating_sub(1);
+    }
+
+    pub fn ignoring_sync(&self, g: &Goroutine) -> bool {
+        g.local().ignore_sync > 0
+    }
+
+    /// An atomic operation on `[addr, addr+size)`: checked as an atomic access (at `pc`,
+    /// called from `callerpc`), then `perform` runs inside the sync object's lock so that
+    /// the value seen and the clock acquired always match. Returns what `perform` returned
+    /// (whether it wrote).
+    #[allow(clippy::too_many_arguments)]
+    pub fn atomic(
+        &self,
+        g: &Goroutine,
+        addr: usize,
+        size: usize,
+        callerpc: usize,
+        pc: usize,
+        kind: Kind,
+        sync: AtomicSync,
+        perform: impl FnOnce() -> bool,
+    ) -> bool {
+        if g.local().ignore_sync > 0 {
+            return perform();
+        }
+        self.func_enter(g, callerpc);
+        self.access_range(g, addr, size, pc, kind);
+        self.func_exit(g);
+        let (releases, wrote) = {
+            let mut shard = self.syncs.shard(addr);
+            let wrote = perform();
+            let (acquires, releases) = match sync {
+                AtomicSync::Acquire => (true, false),
+                AtomicSync::Release => (false, true),
+                AtomicSync::AcquireRelease => (true, wrote),
+            };
+            if releases {
+                let s = shard.entry(addr).or_default();
+                let _l = g.clock_lock.lock();
+                let st = g.clock_mut_locked();
+                if acquires {
+                    // TSan's ReleaseAcquire for read-modify-writes: s = g = s ⊔ g.
+                    st.clock.join(s);
+                    s.join(&st.clock);
+                } else {
+                    s.copy_from(&st.clock);
+                }
+            } else if acquires {
+                if let Some(s) = shard.get(&addr) {
+                    let _l = g.clock_lock.lock();
+                    g.clock_mut_locked().clock.join(s);
+                }
+            }
+            (releases, wrote)
+        };
+        if releases {
+            self.mark_sync(addr);
+            self.tick(g);
+        }
+        wrote
+    }
+
+    // ----- heap ---------------------------------------------------------------------------------
+
+    /// Maps shadow for program memory `[addr, addr+size)`; false if the mapping failed.
+    pub fn map_shadow(&self, addr: usize, size: usize) -> bool {
+        self.shadow.map(addr, size)
+    }
+
+    /// Memory `[addr, addr+size)` is (re)allocated: forget its past accesses and syncs.
+    pub fn malloc(&self, addr: usize, size: usize) {
+        self.for_each_cell(addr, size, |base, cell| {
+            if cell.is_empty() {
+                return;
+            }
+            if cell.has_sync() {
+                self.syncs.remove_cell(base);
+            }
+            cell.reset();
+        });
+    }
+
+    /// Memory `[addr, addr+size)` is freed: drop the sync objects in it.
+    pub fn free(&self, addr: usize, size: usize) {
+        self.for_each_cell(addr, size, |base, cell| {
+            if cell.has_sync() {
+                self.syncs.remove_cell(base);
+                cell.clear_sync();
+            }
+        });
+    }
+
+    fn for_each_cell(&self, addr: usize, size: usize, mut f: impl FnMut(usize, &shadow::Cell)) {
+        let end = addr.saturating_add(size);
+        let mut base = addr & !7;
+        while base < end {
+            if self.shadow.covers(base.max(addr)) {
+                f(base, self.shadow.cell(base));
+            }
+            base += 8;
+        }
+    }
+
+    // ----- reports --------------------------------------------------------------------------
+
+    /// Reports printed so far (`__tsan_report_count`).
+    pub fn report_count(&self) -> u64 {
+        self.report_count.load(Ordering::Relaxed)
+    }
+
+    fn report_race(&self, g: &Goroutine, race: Race) {
+        let prev_tid = self.registry.lock().tid_of(race.prev.epoch);
+        let cur = report::Access {
+            addr: race.cell + race.cur_mask.trailing_zeros() as usize,
+            write: race.cur_kind & KIND_WRITE != 0,
+            tid: g.tid,
+            stack: self.stacks.pcs(race.cur_stack),
+            stack_id: race.cur_stack,
+        };
+        let prev = report::Access {
+            addr: race.cell + race.prev.mask.trailing_zeros() as usize,
+            write: race.prev.is_write(),
+            tid: prev_tid.unwrap_or(u32::MAX),
+            stack: self.stacks.pcs(race.prev.stack),
+            stack_id: race.prev.stack,
+        };
+        let mut threads = Vec::new();
+        for tid in [cur.tid, prev.tid] {
+            if tid == 1 || tid == u32::MAX || threads.iter().any(|t: &report::Thread| t.tid == tid)
+            {
+                continue;
+            }
+            let (created, finished) = match self.tids.get(tid as usize) {
+                Some(info) => (
+                    info.created_at.load(Ordering::Relaxed),
+                    info.finished.load(Ordering::Relaxed),
+                ),
+                None => (0, false),
+            };
+            threads.push(report::Thread {
+                tid,
+                finished,
+                stack: self.stacks.pcs(created),
+            });
+        }
+        let mut state = self.report.lock();
+        if !state.admit(&self.opts, &cur, &prev) {
+            return;
+        }
+        let text = report::format(&self.host, &self.opts, &cur, &prev, &threads);
+        self.host.write_report(&text);
+        self.report_count.fetch_add(1, Ordering::Relaxed);
+        if self.opts.halt_on_error {
+            self.host.halt(self.opts.exitcode);
+        }
+        drop(state);
+    }
+
+    /// Program end: the summary line and the exit status (`__tsan_fini`).
+    pub fn finish_status(&self) -> i32 {
+        let _state = self.report.lock();
+        let n = self.report_count();
+        if n > 0 {
+            let mut line = Vec::new();
+            line.extend_from_slice(b"Found ");
+            report::push_dec(&mut line, n);
+            line.extend_from_slice(b" data race(s)\n");
+            self.host.write_report(&line);
+            self.opts.exitcode
+        } else {
+            0
+        }
+    }
+
+    // ----- introspection for tests --------------------------------------------------------
+
+    pub fn sync_objects(&self) -> usize {
+        self.syncs.len()
+    }
+
+    pub fn clock_indexes_in_use(&self) -> usize {
+        self.registry.lock().indexes_in_use()
+    }
+
+    pub fn epoch_of(&self, g: &Goroutine) -> Epoch {
+        g.clock().epoch()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,484 @@
+//! Shadow memory: what is known about past accesses to each 8-byte cell of program memory.
+//!
+//! # Representation
+//! Every aligned 8-byte *cell* of Go memory (heap arenas and data+bss) has a 32-byte
+//! shadow cell at `(addr & !7) * 4 + offset`, mapped lazily (`MAP_NORESERVE`: untouched
+//! shadow costs nothing). A shadow cell is a list of *records*, each one past access:
+//! its epoch, the stack id of the access, the byte mask it covered within the cell and
+//! its kind (read/write, plain/atomic). Up to two records live inline in the cell; more
+//! spill to an out-of-line list ([`Ext`]) that grows as needed. Nothing is ever evicted
+//! for lack of room (TSan keeps four records and drops others).
+//!
+//! # The rule (per byte, exact)
+//! A new access `a` races with a recorded access `r` on a common byte when at least one
+//! is a write, not both are atomic, and `r`'s epoch is not known to `a`'s goroutine clock
+//! (`r` did not happen before `a`). After the check, `a` removes from every record the
+//! bytes where `a` *covers* `r` — where every future access that would race with `r` also
+//! races with `a` — which holds exactly when `r` happened before `a` (or was just reported
+//! as racing with it) and `covers(a.kind, r.kind)`:
+//! a plain write covers everything, an atomic write covers atomics, a plain read covers
+//! reads, an atomic read covers atomic reads. Reads never cover writes, so concurrent
+//! readers and concurrent atomic writers all stay recorded (FastTrack's read-shared
+//! state, generalised). This is FastTrack (Flanagan & Freund, PLDI 2009) per byte, with
+//! atomics.
+//!
+//! # Fast path and locking
+//! If a record already has the accessing goroutine's current epoch, covers the new
+//! access's bytes and its kind covers the new kind, the access changes nothing (the
+//! "same epoch" case) and is decided from two lock-free loads. Everything else takes the
+//! cell's lock bit; records are written only under it. A record carrying the current
+//! epoch of goroutine `g` can only be removed by an access that races with it, so the
+//! lock-free check never hides a race that was not already reported.
+
+use super::clock::{Epoch, VClock};
+use super::stack::StackId;
+use crate::sys;
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+pub const KIND_WRITE: u8 = 1;
+pub const KIND_ATOMIC: u8 = 2;
+
+const LOCK: u64 = 1 << 63;
+const HAS_SYNC: u64 = 1 << 62;
+const EXT: u64 = 1 << 61;
+const CELL_BITS: u64 = LOCK | HAS_SYNC | EXT;
+
+/// Shadow bytes per 8 bytes of program memory.
+pub const SHADOW_SCALE: usize = 4;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Record {
+    pub epoch: Epoch,
+    pub stack: StackId,
+    pub mask: u8,
+    pub kind: u8,
+}
+
+impl Record {
+    fn meta(&self) -> u64 {
+        self.stack as u64 | (self.mask as u64) << 32 | (self.kind as u64) << 40
+    }
+    fn from_words(epoch: u64, meta: u64) -> Record {
+        Record {
+            epoch: Epoch(epoch),
+            stack: meta as u32,
+            mask: (meta >> 32) as u8,
+            kind: (meta >> 40) as u8,
+        }
+    }
+    pub fn is_write(&self) -> bool {
+        self.kind & KIND_WRITE != 0
+    }
+    pub fn is_atomic(&self) -> bool {
+        self.kind & KIND_ATOMIC != 0
+    }
+}
+
+/// Whether an access of kind `new` makes a record of kind `old` redundant once `old`
+/// happened before it (see the module doc).
+#[inline]
+pub fn covers(new: u8, old: u8) -> bool {
+    let (nw, na) = (new & KIND_WRITE != 0, new & KIND_ATOMIC != 0);
+    let (ow, oa) = (old & KIND_WRITE != 0, old & KIND_ATOMIC != 0);
+    match (nw, na) {
+        (true, false) => true,
+        (true, true) => oa,
+        (false, false) => !ow,
+        (false, true) => !ow && oa,
+    }
+}
+
+/// Whether two accesses to a common byte conflict when unordered.
+#[inline]
+pub fn conflicts(a: u8, b: u8) -> bool {
+    (a | b) & KIND_WRITE != 0 && (a & b) & KIND_ATOMIC == 0
+}
+
+/// The out-of-line record list of a cell with more than two live records.
+pub struct Ext {
+    pub records: Vec<Record>,
+}
+
+#[repr(C, align(32))]
+pub struct Cell {
+    w: [AtomicU64; 4],
+}
+
+/// The new access being applied to a cell.
+#[derive(Clone, Copy)]
+pub struct NewAccess {
+    pub epoch: Epoch,
+    pub stack: StackId,
+    pub mask: u8,
+    pub kind: u8,
+}
+
+/// Applies `a` to the record list: returns the first record it races with, after
+/// updating the list (see the module doc for the rule).
+pub fn apply(records: &mut Vec<Record>, a: &NewAccess, clock: &VClock) -> Option<Record> {
+    let mut race = None;
+    for r in records.iter_mut() {
+        if r.mask & a.mask == 0 {
+            continue;
+        }
+        let ordered = clock.knows(r.epoch);
+        let racing = !ordered && conflicts(r.kind, a.kind);
+        if racing && race.is_none() {
+            race = Some(*r);
+        }
+        if (ordered || racing) && covers(a.kind, r.kind) {
+            r.mask &= !a.mask;
+        }
+    }
+    records.retain(|r| r.mask != 0);
+    if let Some(same) = records
+        .iter_mut()
+        .find(|r| r.epoch == a.epoch && r.stack == a.stack && r.kind == a.kind)
+    {
+        same.mask |= a.mask;
+    } else if !records
+        .iter()
+        .any(|r| r.epoch == a.epoch && r.mask & a.mask == a.mask && covers(r.kind, a.kind))
+    {
+        records.push(Record {
+            epoch: a.epoch,
+            stack: a.stack,
+            mask: a.mask,
+            kind: a.kind,
+        });
+    }
+    race
+}
+
+impl Cell {
+    /// The lock-free "same epoch" check: true when the access changes nothing.
+    #[inline]
+    pub fn fast_path_hit(&self, epoch: Epoch, mask: u8, kind: u8) -> bool {
+        let m1 = self.w[1].load(Ordering::Acquire);
+        if m1 & (LOCK | EXT) != 0 {
+            return false;
+        }
+        let hit = |e: u64, meta: u64| {
+            let r = Record::from_words(e, meta);
+            r.epoch == epoch && r.mask & mask == mask && covers(r.kind, kind)
+        };
+        if hit(self.w[0].load(Ordering::Relaxed), m1) && self.w[1].load(Ordering::Acquire) == m1 {
+            return true;
+        }
+        let m3 = self.w[3].load(Ordering::Acquire);
+        hit(self.w[2].load(Ordering::Relaxed), m3) && self.w[1].load(Ordering::Acquire) == m1
+    }
+
+    fn lock(&self) -> u64 {
+        let mut spins = 0u32;
+        loop {
+            let cur = self.w[1].load(Ordering::Relaxed);
+            if cur & LOCK == 0
+                && self.w[1]
+                    .compare_exchange_weak(cur, cur | LOCK, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+            {
+                return cur;
+            }
+            spins += 1;
+            if spins < 64 {
+                core::hint::spin_loop();
+            } else {
+                sys::sched_yield();
+            }
+        }
+    }
+
+    /// Runs `f` on the cell's records under the cell lock, writing the result back.
+    pub fn with_records<R>(
+        &self,
+        scratch: &mut Vec<Record>,
+        f: impl FnOnce(&mut Vec<Record>) -> R,
+    ) -> R {
+        let m1 = self.lock();
+        let bits = m1 & CELL_BITS & !LOCK;
+        if bits & EXT != 0 {
+            let ext = self.w[2].load(Ordering::Relaxed) as *mut Ext;
+            // SAFETY: an EXT cell's w2 holds a live `Box<Ext>` owned by the cell, and the
+            // cell lock gives exclusive access to it.
+            let ext = unsafe { &mut *ext };
+            let r = f(&mut ext.records);
+            self.w[1].store(bits, Ordering::Release);
+            return r;
+        }
+        scratch.clear();
+        for (e, m) in [(0, m1), (2, self.w[3].load(Ordering::Relaxed))] {
+            let e = self.w[e].load(Ordering::Relaxed);
+            if e != 0 {
+                scratch.push(Record::from_words(e, m & !CELL_BITS));
+            }
+        }
+        let r = f(scratch);
+        if scratch.len() <= 2 {
+            let rec = |i: usize| scratch.get(i).copied().unwrap_or_default();
+            let (r0, r1) = (rec(0), rec(1));
+            self.w[0].store(r0.epoch.0, Ordering::Relaxed);
+            self.w[2].store(r1.epoch.0, Ordering::Relaxed);
+            self.w[3].store(r1.meta(), Ordering::Relaxed);
+            self.w[1].store(r0.meta() | bits, Ordering::Release);
+        } else {
+            let ext = Box::new(Ext {
+                records: core::mem::take(scratch),
+            });
+            self.w[0].store(0, Ordering::Relaxed);
+            self.w[2].store(Box::into_raw(ext) as u64, Ordering::Relaxed);
+            self.w[3].store(0, Ordering::Relaxed);
+            self.w[1].store(bits | EXT, Ordering::Release);
+        }
+        r
+    }
+
+    pub fn has_sync(&self) -> bool {
+        self.w[1].load(Ordering::Relaxed) & HAS_SYNC != 0
+    }
+
+    pub fn set_has_sync(&self) {
+        if self.has_sync() {
+            return;
+        }
+        let m1 = self.lock();
+        self.w[1].store((m1 | HAS_SYNC) & !LOCK, Ordering::Release);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.w.iter().all(|w| w.load(Ordering::Relaxed) == 0)
+    }
+
+    /// Forgets every record (and the sync marker); frees the out-of-line list.
+    pub fn reset(&self) {
+        let m1 = self.lock();
+        if m1 & EXT != 0 {
+            let ext = self.w[2].load(Ordering::Relaxed) as *mut Ext;
+            // SAFETY: as in `with_records`; after this the cell no longer refers to it.
+            drop(unsafe { Box::from_raw(ext) });
+        }
+        self.w[0].store(0, Ordering::Relaxed);
+        self.w[2].store(0, Ordering::Relaxed);
+        self.w[3].store(0, Ordering::Relaxed);
+        self.w[1].store(0, Ordering::Release);
+    }
+
+    pub fn clear_sync(&self) {
+        let m1 = self.lock();
+        self.w[1].store(m1 & !(HAS_SYNC | LOCK), Ordering::Release);
+    }
+}
+
+/// The directly mapped shadow: `cell(addr) = (addr & !7) * SHADOW_SCALE + offset`.
+pub struct Shadow {
+    offset: usize,
+    /// Program ranges whose shadow is mapped: data+bss, and the heap span.
+    data: [AtomicUsize; 2],
+    heap: [AtomicUsize; 2],
+}
+
+/// Where the production shadow starts: `0x1000_0000_0000` plus 4x the program address,
+/// which keeps it clear of Go's race-mode heap hints (`0xc0..0xe0 << 32`), the binary
+/// and the mmap area near `0x7f..`.
+pub const SHADOW_OFFSET: usize = 0x1000_0000_0000;
+
+impl Shadow {
+    pub const fn new(offset: usize) -> Self {
+        Shadow {
+            offset,
+            data: [AtomicUsize::new(0), AtomicUsize::new(0)],
+            heap: [AtomicUsize::new(0), AtomicUsize::new(0)],
+        }
+    }
+
+    #[inline]
+    pub fn covers(&self, addr: usize) -> bool {
+        let within = |r: &[AtomicUsize; 2]| {
+            addr >= r[0].load(Ordering::Relaxed) && addr < r[1].load(Ordering::Relaxed)
+        };
+        within(&self.heap) || within(&self.data)
+    }
+
+    #[inline]
+    pub fn cell(&self, addr: usize) -> &Cell {
+        let p = (addr & !7)
+            .wrapping_mul(SHADOW_SCALE)
+            .wrapping_add(self.offset);
+        // SAFETY: callers check `covers(addr)` first; the shadow of every covered address
+        // is mapped read-write for the engine's lifetime, and Cell is plain atomics.
+        unsafe { &*(p as *const Cell) }
+    }
+
+    fn map_range(&self, lo: usize, hi: usize) -> bool {
+        const PAGE: usize = 4096;
+        let s_lo = ((lo & !7) * SHADOW_SCALE + self.offset) & !(PAGE - 1);
+        let s_hi = ((hi + 7) & !7) * SHADOW_SCALE + self.offset;
+        let s_hi = s_hi.div_ceil(PAGE) * PAGE;
+        if s_hi <= s_lo {
+            return true;
+        }
+        let got = sys::mmap_anon(
+            s_lo,
+            s_hi - s_lo,
+            sys::PROT_READ | sys::PROT_WRITE,
+            sys::MAP_NORESERVE | sys::MAP_FIXED_NOREPLACE,
+        );
+        got == Some(s_lo as *mut u8)
+    }
+
+    /// Maps the shadow for program range `[addr, addr+size)`. The first range below the
+    /// heap is data+bss; heap ranges extend one contiguous span, as Go's arena hints grow.
+    pub fn map(&self, addr: usize, size: usize) -> bool {
+        let end = addr.saturating_add(size);
+        let heapish = self.data[1].load(Ordering::Relaxed) != 0 || addr >= 0xc0_0000_0000;
+        if !heapish {
+            if !self.map_range(addr, end) {
+                return false;
+            }
+            self.data[0].store(addr, Ordering::Relaxed);
+            self.data[1].store(end, Ordering::Release);
+            return true;
+        }
+        let (lo, hi) = (
+            self.heap[0].load(Ordering::Relaxed),
+            self.heap[1].load(Ordering::Relaxed),
+        );
+        if hi == 0 {
+            if !self.map_range(addr, end) {
+                return false;
+            }
+            self.heap[0].store(addr, Ordering::Relaxed);
+            self.heap[1].store(end, Ordering::Release);
+            return true;
+        }
+        // Extend the span; map only what is new (shadow pages of neighbouring ranges
+        // may share a page, so round inward to avoid re-mapping it).
+        const SPAN_ALIGN: usize = 4096 / SHADOW_SCALE * 8;
+        if addr < lo {
+            let new_hi = lo & !(SPAN_ALIGN - 1);
+            if !self.map_range(addr, new_hi) {
+                return false;
+            }
+            self.heap[0].store(addr, Ordering::Release);
+        }
+        if end > hi {
+            let new_lo = hi.div_ceil(SPAN_ALIGN) * SPAN_ALIGN;
+            if !self.map_range(new_lo, end) {
+                return false;
+            }
+            self.heap[1].store(end, Ordering::Release);
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const W: u8 = KIND_WRITE;
+    const R: u8 = 0;
+    const AW: u8 = KIND_WRITE | KIND_ATOMIC;
+    const AR: u8 = KIND_ATOMIC;
+
+    #[test]
+    fn covers_and_conflicts_follow_the_rule() {
+        assert!(covers(W, W) && covers(W, R) && covers(W, AW) && covers(W, AR));
+        assert!(covers(AW, AW) && covers(AW, AR) && !covers(AW, W) && !covers(AW, R));
+        assert!(covers(R, R) && covers(R, AR) && !covers(R, W) && !covers(R, AW));
+        assert!(covers(AR, AR) && !covers(AR, R) && !covers(AR, W));
+        assert!(conflicts(W, R) && conflicts(R, W) && conflicts(W, W) && !conflicts(R, R));
+        assert!(conflicts(AW, R) && conflicts(W, AR) && !conflicts(AW, AR) && !conflicts(AW, AW));
+    }
+
+    fn clock(entries: &[(u32, u32)]) -> VClock {
+        let mut c = VClock::new();
+        for &(i, t) in entries {
+            c.set(i, t);
+        }
+        c
+    }
+
+    fn acc(i: u32, t: u32, mask: u8, kind: u8) -> NewAccess {
+        NewAccess {
+            epoch: Epoch::new(i, t),
+            stack: i * 100 + t,
+            mask,
+            kind,
+        }
+    }
+
+    #[test]
+    fn concurrent_reads_are_all_kept_then_a_write_checks_each() {
+        let mut recs = Vec::new();
+        assert!(apply(&mut recs, &acc(0, 1, 1, R), &clock(&[(0, 1)])).is_none());
+        assert!(apply(&mut recs, &acc(1, 1, 1, R), &clock(&[(1, 1)])).is_none());
+        assert!(apply(&mut recs, &acc(2, 1, 1, R), &clock(&[(2, 1)])).is_none());
+        assert_eq!(recs.len(), 3);
+        // A writer that knows readers 0 and 2 but not 1 races with reader 1 only.
+        let race = apply(
+            &mut recs,
+            &acc(3, 1, 1, W),
+            &clock(&[(0, 1), (2, 1), (3, 1)]),
+        );
+        assert_eq!(race.map(|r| r.epoch), Some(Epoch::new(1, 1)));
+    }
+
+    #[test]
+    fn different_bytes_of_a_cell_do_not_race() {
+        let mut recs = Vec::new();
+        assert!(apply(&mut recs, &acc(0, 1, 0b01, W), &clock(&[(0, 1)])).is_none());
+        assert!(apply(&mut recs, &acc(1, 1, 0b10, W), &clock(&[(1, 1)])).is_none());
+        let race = apply(&mut recs, &acc(2, 1, 0b10, R), &clock(&[(2, 1)]));
+        assert_eq!(race.map(|r| r.epoch), Some(Epoch::new(1, 1)));
+    }
+
+    #[test]
+    fn concurrent_atomic_writes_are_both_kept_for_a_later_plain_read() {
+        let mut recs = Vec::new();
+        assert!(apply(&mut recs, &acc(0, 1, 0xff, AW), &clock(&[(0, 1)])).is_none());
+        assert!(apply(&mut recs, &acc(1, 1, 0xff, AW), &clock(&[(1, 1)])).is_none());
+        // Ordered after goroutine 1's atomic write only: races with goroutine 0's.
+        let race = apply(&mut recs, &acc(2, 1, 0x01, R), &clock(&[(1, 1), (2, 1)]));
+        assert_eq!(race.map(|r| r.epoch), Some(Epoch::new(0, 1)));
+    }
+
+    #[test]
+    fn ordered_plain_write_replaces_everything() {
+        let mut recs = Vec::new();
+        apply(&mut recs, &acc(0, 1, 0xff, R), &clock(&[(0, 1)]));
+        apply(&mut recs, &acc(1, 1, 0xff, R), &clock(&[(1, 1)]));
+        assert!(
+            apply(
+                &mut recs,
+                &acc(2, 1, 0xff, W),
+                &clock(&[(0, 1), (1, 1), (2, 1)])
+            )
+            .is_none()
+        );
+        assert_eq!(recs.len(), 1);
+        assert_eq!(recs[0].epoch, Epoch::new(2, 1));
+    }
+
+    #[test]
+    fn plain_read_before_atomic_write_is_kept_for_a_later_atomic_write() {
+        let mut recs = Vec::new();
+        apply(&mut recs, &acc(0, 1, 0xff, R), &clock(&[(0, 1)]));
+        // Goroutine 1 knows the read and writes atomically: no race, but the read stays.
+        assert!(apply(&mut recs, &acc(1, 1, 0xff, AW), &clock(&[(0, 1), (1, 1)])).is_none());
+        // Goroutine 2's atomic write knows neither: races with the plain read.
+        let race = apply(&mut recs, &acc(2, 1, 0xff, AW), &clock(&[(2, 1)]));
+        assert_eq!(race.map(|r| r.epoch), Some(Epoch::new(0, 1)));
+    }
+
+    #[test]
+    fn same_epoch_repeats_add_nothing() {
+        let mut recs = Vec::new();
+        apply(&mut recs, &acc(0, 1, 1, W), &clock(&[(0, 1)]));
+        apply(&mut recs, &acc(0, 1, 1, R), &clock(&[(0, 1)]));
+        apply(&mut recs, &acc(0, 1, 1, W), &clock(&[(0, 1)]));
+        assert_eq!(recs.len(), 1);
+    }
+}

@@ -1,0 +1,233 @@
+//! The process's one engine and its Go-facing host.
+//!
+//! `__tsan_init` is Go's first race call, made once on the main thread before any other
+//! (go-race-abi.md §1.4), so the engine is built there and published with a release
+//! store; every later entry point reads it. The host symbolises through Go's callback
+//! (command 1, `SymbolizeCodeContext`; command 0, GetProc, is never used: it crashes on
+//! an M without a P) and writes reports where `GORACE=log_path` says.
+
+use crate::engine::{Engine, Host, Options};
+use crate::flags::{self, LogPath};
+use crate::lock::SpinLock;
+use crate::sys;
+use core::cell::UnsafeCell;
+use core::mem::MaybeUninit;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+/// Go's `racecallbackthunk(cmd, ctx)`.
+pub type Callback = unsafe extern "C" fn(cmd: usize, ctx: *mut usize);
+
+const CMD_SYMBOLIZE_CODE: usize = 1;
+
+struct Output {
+    log_path: LogPath,
+    /// The open report file for `LogPath::File`, or -1 until the first report.
+    fd: i32,
+}
+
+pub struct GoHost {
+    callback: Option<Callback>,
+    out: SpinLock<Output>,
+}
+
+impl GoHost {
+    fn fd(&self, out: &mut Output) -> i32 {
+        match &out.log_path {
+            LogPath::Stderr => 2,
+            LogPath::Stdout => 1,
+            LogPath::File(path) => {
+                if out.fd < 0 {
+                    let mut full = path.clone();
+                    full.push(b'.');
+                    crate::engine::report::push_dec(&mut full, sys::getpid() as u64);
+                    full.push(0);
+                    let r = sys::open_for_write(&full, sys::O_CREAT | sys::O_TRUNC | sys::O_APPEND);
+                    if r < 0 {
+                        // Nothing is lost: say why, and report to stderr instead.
+                        let mut msg = b"gorace: cannot open log_path file ".to_vec();
+                        msg.extend_from_slice(&full[..full.len() - 1]);
+                        msg.extend_from_slice(b"; reporting to stderr\n");
+                        sys::write_all(2, &msg);
+                        out.log_path = LogPath::Stderr;
+                        return 2;
+                    }
+                    out.fd = r as i32;
+                }
+                out.fd
+            }
+        }
+    }
+}
+
+impl Host for GoHost {
+    fn symbolize(&self, pc: usize, frame: &mut dyn FnMut(&[u8], &[u8], usize, usize)) {
+        let Some(cb) = self.callback else {
+            return;
+        };
+        // TSan's loop (tsan_go.cpp SymbolizeCode): Go fills the innermost logical frame
+        // and moves `pc` to the next outer one while frames are inlined.
+        let mut addr = pc;
+        for _ in 0..64 {
+            // pc, func, file, line, off, res
+            let mut ctx = [addr, 0usize, 0, 0, 0, 0];
+            // SAFETY: `cb` is Go's racecallbackthunk, given to __tsan_init; command 1
+            // takes a 48-byte SymbolizeCodeContext, which `ctx` is.
+            unsafe { cb(CMD_SYMBOLIZE_CODE, ctx.as_mut_ptr()) };
+            if ctx[5] == 0 {
+                break;
+            }
+            // SAFETY: Go stores NUL-terminated strings from its read-only pclntab (or
+            // static strings) in func and file; they live for the whole program.
+            let (func, file) = unsafe {
+                (
+                    if ctx[1] == 0 {
+                        &b"??"[..]
+                    } else {
+                        sys::cstr_bytes(ctx[1] as *const u8)
+                    },
+                    if ctx[2] == 0 {
+                        &b"-"[..]
+                    } else {
+                        sys::cstr_bytes(ctx[2] as *const u8)
+                    },
+                )
+            };
+            frame(func, file, ctx[3], ctx[4]);
+            if ctx[0] == addr {
+                break;
+            }
+            addr = ctx[0];
+        }
+    }
+
+    fn write_report(&self, text: &[u8]) {
+        let mut out = self.out.lock();
+        let fd = self.fd(&mut out);
+        if !sys::write_all(fd, text) && fd != 2 {
+            sys::write_all(
+                2,
+                b"gorace: writing to log_path failed; reporting to stderr\n",
+            );
+            sys::write_all(2, text);
+        }
+    }
+
+    fn halt(&self, code: i32) {
+        sys::exit(code)
+    }
+}
+
+struct Global {
+    engine: UnsafeCell<MaybeUninit<Engine<GoHost>>>,
+    ready: AtomicBool,
+}
+
+// SAFETY: the engine is written once in `init`, before `ready` is set with release
+// ordering and before Go makes any other race call; afterwards it is only read (its
+// interior mutability is internally synchronised).
+unsafe impl Sync for Global {}
+
+static GLOBAL: Global = Global {
+    engine: UnsafeCell::new(MaybeUninit::uninit()),
+    ready: AtomicBool::new(false),
+};
+
+/// The engine. Only valid after `init` (Go calls nothing before `__tsan_init`).
+#[inline(always)]
+pub fn engine() -> &'static Engine<GoHost> {
+    debug_assert!(GLOBAL.ready.load(Ordering::Relaxed));
+    // SAFETY: see `Global`: initialised by `init` before any caller can get here.
+    unsafe { (*GLOBAL.engine.get()).assume_init_ref() }
+}
+
+fn fail(msg: &[u8]) -> ! {
+    sys::write_all(2, msg);
+    sys::exit(2)
+}
+
+/// Reads `GORACE`, checks it, and builds the engine. Exits the process with a clear
+/// message (status 2) when an option is malformed: the program must not run with
+/// options other than those the user asked for.
+pub fn init(callback: Option<Callback>) -> &'static Engine<GoHost> {
+    if GLOBAL.ready.load(Ordering::Acquire) {
+        return engine();
+    }
+    let env = sys::getenv(b"GORACE\0").unwrap_or(b"");
+    let parsed = match flags::parse(env) {
+        Ok(f) => f,
+        Err(msg) => fail(&msg),
+    };
+    for (names, what) in [
+        (&parsed.unknown, &b"unknown option"[..]),
+        (&parsed.without_effect, b"option without effect in gorace"),
+    ] {
+        if names.is_empty() {
+            continue;
+        }
+        let mut msg = b"gorace: GORACE: ignoring ".to_vec();
+        msg.extend_from_slice(what);
+        msg.extend_from_slice(if names.len() > 1 { b"s: " } else { b": " });
+        for (i, n) in names.iter().enumerate() {
+            if i > 0 {
+                msg.extend_from_slice(b", ");
+            }
+            msg.extend_from_slice(n);
+        }
+        msg.push(b'\n');
+        sys::write_all(2, &msg);
+    }
+    if let LogPath::File(path) = &parsed.log_path {
+        let mut dir = flags::log_dir(path).to_vec();
+        dir.push(0);
+        if sys::dir_writable(&dir).is_err() {
+            let mut msg = b"gorace: GORACE: log_path=".to_vec();
+            msg.extend_from_slice(path);
+            msg.extend_from_slice(b": directory ");
+            msg.extend_from_slice(&dir[..dir.len() - 1]);
+            msg.extend_from_slice(b" does not exist or is not writable\n");
+            fail(&msg);
+        }
+    }
+    let opts: Options = parsed.opts;
+    let host = GoHost {
+        callback,
+        out: SpinLock::new(Output {
+            log_path: parsed.log_path,
+            fd: -1,
+        }),
+    };
+    let built = Engine::new(
+        host,
+        opts,
+        crate::engine::shadow::SHADOW_OFFSET,
+        crate::engine::clock::MAX_TIME,
+    );
+    // SAFETY: single-threaded: __tsan_init is Go's first race call (see `Global`).
+    unsafe { (*GLOBAL.engine.get()).write(built) };
+    GLOBAL.ready.store(true, Ordering::Release);
+    engine()
+}
+
+/// `__tsan_fini`: waits `atexit_sleep_ms` for racing goroutines, prints the summary,
+/// exits with `exitcode` if races were reported.
+pub fn fini() -> ! {
+    let e = engine();
+    if e.opts.atexit_sleep_ms > 0 {
+        sys::sleep_ms(e.opts.atexit_sleep_ms);
+    }
+    let status = e.finish_status();
+    sys::exit(status)
+}
+
+/// A failure the runtime cannot continue after (e.g. no address space for shadow).
+pub fn fatal(what: &[u8], addr: usize, size: usize) -> ! {
+    let mut msg = b"gorace: fatal: ".to_vec();
+    msg.extend_from_slice(what);
+    msg.extend_from_slice(b" for 0x");
+    crate::engine::report::push_hex(&mut msg, addr as u64, 1);
+    msg.extend_from_slice(b"+0x");
+    crate::engine::report::push_hex(&mut msg, size as u64, 1);
+    msg.push(b'\n');
+    sys::write_all(2, &msg);
+    sys::exit(70)
+}
