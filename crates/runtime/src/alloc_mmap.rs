@@ -32,6 +32,7 @@ pub struct MmapAlloc {
 
 impl MmapAlloc {
     pub const fn new() -> Self {
+        #[allow(clippy::declare_interior_mutable_const)] // copied into the array, never shared
         const EMPTY: SpinLock<Class> = SpinLock::new(Class {
             free: null_mut(),
             bump: null_mut(),

@@ -60,7 +60,7 @@ impl GoHost {
 }
 
 impl Host for GoHost {
-    fn symbolize(&self, pc: usize, frame: &mut dyn FnMut(&[u8], &[u8], usize, usize)) {
+    fn symbolize(&self, pc: usize, frame: &mut crate::engine::report::FrameSink<'_>) {
         let Some(cb) = self.callback else {
             return;
         };

@@ -45,14 +45,31 @@ impl Epoch {
     }
 }
 
+/// Times `(lo, hi]` of one index that a clock does *not* know although they are below
+/// its entry for that index: left by a reused index whose previous owner's end the new
+/// owner's creator had not synchronised with (see `goroutine`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hole {
+    pub index: Index,
+    pub lo: Time,
+    pub hi: Time,
+}
+
+/// What a goroutine (or a sync object) knows: for each index, every time up to
+/// `times[index]` except those inside a hole of that index. Joins are unions of these
+/// sets, so they are exact: nothing is ever assumed known that was not.
 #[derive(Clone, Default, Debug, PartialEq, Eq)]
 pub struct VClock {
     times: Vec<Time>,
+    holes: Vec<Hole>,
 }
 
 impl VClock {
     pub const fn new() -> Self {
-        VClock { times: Vec::new() }
+        VClock {
+            times: Vec::new(),
+            holes: Vec::new(),
+        }
     }
 
     #[inline]
@@ -68,14 +85,76 @@ impl VClock {
         self.times[i] = time;
     }
 
+    /// Records that times `(lo, hi]` of `index` are not known (`lo` must be this clock's
+    /// entry for `index`, which is then raised past the hole by the caller).
+    pub fn add_hole(&mut self, index: Index, lo: Time, hi: Time) {
+        if lo < hi {
+            self.holes.push(Hole { index, lo, hi });
+        }
+    }
+
+    pub fn holes(&self) -> &[Hole] {
+        &self.holes
+    }
+
     /// Whether `epoch` happened before (or is) a point this clock knows.
     #[inline]
     pub fn knows(&self, epoch: Epoch) -> bool {
-        epoch.time() <= self.get(epoch.index())
+        let t = epoch.time();
+        t <= self.get(epoch.index())
+            && (self.holes.is_empty()
+                || !self
+                    .holes
+                    .iter()
+                    .any(|h| h.index == epoch.index() && h.lo < t && t <= h.hi))
     }
 
-    /// `self ⊔= other`.
+    /// `self ⊔= other`: the union of what both know.
     pub fn join(&mut self, other: &VClock) {
+        if self.holes.is_empty() && other.holes.is_empty() {
+            self.join_times(other);
+            return;
+        }
+        let mut indexes: Vec<Index> = self
+            .holes
+            .iter()
+            .chain(other.holes.iter())
+            .map(|h| h.index)
+            .collect();
+        indexes.sort_unstable();
+        indexes.dedup();
+        let mut holes = Vec::new();
+        for &i in &indexes {
+            let (a, b) = (unknown(self, i), unknown(other, i));
+            let top = self.get(i).max(other.get(i));
+            // unknown(join) = unknown(self) ∩ unknown(other); keep the part below `top`.
+            for &(alo, ahi) in &a {
+                for &(blo, bhi) in &b {
+                    let (lo, hi) = (alo.max(blo), ahi.min(bhi));
+                    if lo < hi && lo < top {
+                        holes.push(Hole {
+                            index: i,
+                            lo,
+                            hi: hi.min(top),
+                        });
+                    }
+                }
+            }
+        }
+        self.holes.retain(|h| !indexes.contains(&h.index));
+        holes.sort_unstable_by_key(|h| (h.index, h.lo));
+        for h in holes {
+            match self.holes.last_mut() {
+                Some(prev) if prev.index == h.index && prev.hi >= h.lo => {
+                    prev.hi = prev.hi.max(h.hi)
+                }
+                _ => self.holes.push(h),
+            }
+        }
+        self.join_times(other);
+    }
+
+    fn join_times(&mut self, other: &VClock) {
         if other.times.len() > self.times.len() {
             self.times.resize(other.times.len(), 0);
         }
@@ -90,21 +169,29 @@ impl VClock {
     pub fn copy_from(&mut self, other: &VClock) {
         self.times.clear();
         self.times.extend_from_slice(&other.times);
+        self.holes.clear();
+        self.holes.extend_from_slice(&other.holes);
     }
 
     /// Go's channel-slot rule (TSan `ReleaseStoreAcquire`): `sync` takes this clock,
     /// and this clock acquires what `sync` held before.
     pub fn release_store_acquire(&mut self, sync: &mut VClock) {
-        let n = self.times.len().max(sync.times.len());
-        self.times.resize(n, 0);
-        sync.times.resize(n, 0);
-        for (mine, theirs) in self.times.iter_mut().zip(sync.times.iter_mut()) {
-            let old = *theirs;
-            *theirs = *mine;
-            if old > *mine {
-                *mine = old;
+        if self.holes.is_empty() && sync.holes.is_empty() {
+            let n = self.times.len().max(sync.times.len());
+            self.times.resize(n, 0);
+            sync.times.resize(n, 0);
+            for (mine, theirs) in self.times.iter_mut().zip(sync.times.iter_mut()) {
+                let old = *theirs;
+                *theirs = *mine;
+                if old > *mine {
+                    *mine = old;
+                }
             }
+            return;
         }
+        let old = core::mem::take(sync);
+        sync.copy_from(self);
+        self.join(&old);
     }
 
     pub fn len(&self) -> usize {
@@ -114,6 +201,20 @@ impl VClock {
     pub fn is_empty(&self) -> bool {
         self.times.iter().all(|&t| t == 0)
     }
+}
+
+/// The unknown times of index `i` in `c` as sorted intervals `(lo, hi]`, the last one
+/// open-ended.
+fn unknown(c: &VClock, i: Index) -> Vec<(Time, Time)> {
+    let mut v: Vec<(Time, Time)> = c
+        .holes
+        .iter()
+        .filter(|h| h.index == i)
+        .map(|h| (h.lo, h.hi))
+        .collect();
+    v.push((c.get(i), Time::MAX));
+    v.sort_unstable();
+    v
 }
 
 #[cfg(test)]
@@ -137,6 +238,47 @@ mod tests {
         a.join(&b);
         assert_eq!((a.get(0), a.get(4), a.get(9)), (5, 9, 0));
         assert!(a.knows(Epoch::new(4, 9)) && !a.knows(Epoch::new(4, 10)));
+    }
+
+    #[test]
+    fn holes_are_unknown_and_joins_are_unions() {
+        // Knows index 3 up to 2, then not (2, 7], then (7, 9].
+        let mut a = VClock::new();
+        a.add_hole(3, 2, 7);
+        a.set(3, 9);
+        assert!(a.knows(Epoch::new(3, 2)) && !a.knows(Epoch::new(3, 5)));
+        assert!(!a.knows(Epoch::new(3, 7)) && a.knows(Epoch::new(3, 8)));
+        // b knows up to 4: the join knows (2, 4] too, and still not (4, 7].
+        let mut b = VClock::new();
+        b.set(3, 4);
+        let mut j = a.clone();
+        j.join(&b);
+        assert!(j.knows(Epoch::new(3, 4)) && !j.knows(Epoch::new(3, 5)));
+        assert!(j.knows(Epoch::new(3, 9)));
+        // Joining someone who knows everything up to 8 fills the hole.
+        let mut c = VClock::new();
+        c.set(3, 8);
+        j.join(&c);
+        assert!(j.holes().is_empty() && j.knows(Epoch::new(3, 9)));
+        // Two clocks with different holes know the union of what each knows.
+        let mut d = VClock::new();
+        d.add_hole(3, 0, 5);
+        d.set(3, 6);
+        let mut e = VClock::new();
+        e.add_hole(3, 3, 6);
+        e.set(3, 7);
+        d.join(&e);
+        for (t, known) in [
+            (1, true),
+            (3, true),
+            (4, false),
+            (5, false),
+            (6, true),
+            (7, true),
+            (8, false),
+        ] {
+            assert_eq!(d.knows(Epoch::new(3, t)), known, "t={t}");
+        }
     }
 
     #[test]

@@ -5,18 +5,18 @@
 //! the main goroutine, then one per `go_start`, sequential and never reused, as TSan
 //! prints them. Separately it gets a *clock index*, its position in vector clocks.
 //!
-//! # When a clock index is reused (and why that is sound)
-//! Indexes of finished goroutines are reused so that vector clocks stay as long as the
-//! number of goroutines that matter, not the number ever created. Index `i` whose last
-//! owner finished at time `f` is reused only once **every live goroutine's clock has
-//! `clock[i] >= f`**, i.e. every live goroutine happens-after everything the old owner
-//! did (Miri's rule). The new owner continues at time `f + 1`. Then every record
-//! `(i, t <= f)` is correctly "ordered" for every live goroutine and for every goroutine
-//! they create later, and records of the new owner (`t > f`) are unordered for whoever has
-//! not synchronised with it. Sync objects may hold `clock[i] < f`: joining them can only
-//! raise a clock, never lower it below `f`. A goroutine that finished without
-//! synchronising with everyone keeps its index until everyone has; TSan instead hands its
-//! slot to a newcomer at once and so orders unrelated goroutines (a lost race).
+//! # When a clock index is reused (and why that is exact)
+//! Indexes of finished goroutines are reused at once, so vector clocks stay as long as
+//! the number of goroutines alive at the same time, not the number ever created. An
+//! index has one timeline shared by its successive owners: an owner that finished at
+//! time `f` hands over to a new owner that starts at `f + 1`. What a clock knows of an
+//! index is a set of times; a new owner's clock starts as its creator's, plus `f + 1`,
+//! and if the creator did not know the old owner up to `f`, the times it did not know
+//! become a *hole* (see `clock::Hole`): they stay unknown to the new owner and to
+//! everyone who later learns of it, until they learn the old owner's end some other
+//! way. Joins are unions of these sets, so no goroutine is ever ordered after another
+//! that it did not synchronise with (TSan hands a slot to a newcomer and orders the two:
+//! a lost race). Creators that know the old owner's end need no hole and are preferred.
 //!
 //! # Epoch exhaustion
 //! When a goroutine's own time reaches `max_time`, it moves to a fresh index (its old
@@ -27,7 +27,7 @@
 //! A goroutine context is used by one OS thread at a time (Go's `…g(gp, addr)` calls use a
 //! parked goroutine's context). Its clock and index are written only under its
 //! `clock_lock`; the owner reads them without the lock (it is the only writer), and other
-//! threads (the index sweeper, `acquire_global`) read them under it. Lock order:
+//! threads (`acquire_global`) read them under it. Lock order:
 //! registry → goroutine clock lock → sync shard → shadow cell.
 
 use super::clock::{Epoch, Index, Time, VClock};
@@ -67,6 +67,9 @@ pub struct Local {
     /// Small direct-mapped cache of leaf stack ids: (prefix id, access pc) → id.
     pub leaf_cache: [(StackId, usize, StackId); 32],
     pub ignore_sync: u32,
+    /// The last own time at which this goroutine left a record in the shadow: if it ends
+    /// without one at its final time, that time holds nothing anyone must know.
+    pub recorded_at: Time,
     /// Reusable buffer for a shadow cell's records.
     pub scratch: Vec<super::shadow::Record>,
 }
@@ -99,6 +102,7 @@ impl Goroutine {
                 valid: 0,
                 leaf_cache: [(0, 0, 0); 32],
                 ignore_sync: 0,
+                recorded_at: 0,
                 scratch: Vec::new(),
             }),
             live_slot: UnsafeCell::new(usize::MAX),
@@ -132,11 +136,8 @@ impl Goroutine {
 pub struct Registry {
     pub live: Vec<*const Goroutine>,
     next_index: Index,
-    /// Indexes ready for reuse, with the time their next owner starts at.
+    /// Indexes of finished goroutines, with their final time, ready for reuse.
     free: Vec<(Index, Time)>,
-    /// Indexes of finished goroutines, with their final time, not yet reusable.
-    pending: Vec<(Index, Time)>,
-    sweep_at: usize,
     /// For each index, its owners so far: (first time, tid), ascending.
     owners: Vec<Vec<(Time, u32)>>,
     /// For each index, the last time of its finished owners (what `acquire_global` joins).
@@ -150,14 +151,15 @@ pub struct Registry {
 // the goroutines are live (they leave the list before being freed).
 unsafe impl Send for Registry {}
 
+/// How many recently freed indexes to search for one the creator already knows.
+const REUSE_SEARCH: usize = 32;
+
 impl Registry {
     pub fn new(max_time: Time) -> Self {
         Registry {
             live: Vec::new(),
             next_index: 0,
             free: Vec::new(),
-            pending: Vec::new(),
-            sweep_at: 64,
             owners: Vec::new(),
             finals: Vec::new(),
             next_tid: 0,
@@ -165,13 +167,20 @@ impl Registry {
         }
     }
 
-    /// A clock index for goroutine `tid`, and the time it starts at.
-    pub fn alloc_index(&mut self, tid: u32) -> (Index, Time) {
-        if self.free.is_empty() && self.pending.len() >= self.sweep_at {
-            self.sweep();
-        }
-        let (idx, start) = match self.free.pop() {
-            Some(reuse) => reuse,
+    /// A clock index for goroutine `tid`, whose clock starts as `clock`; updates `clock`
+    /// for it (start time, and a hole if needed) and returns the index.
+    pub fn alloc_index(&mut self, tid: u32, clock: &mut VClock) -> Index {
+        let n = self.free.len();
+        let known = (n.saturating_sub(REUSE_SEARCH)..n)
+            .rev()
+            .find(|&k| clock.get(self.free[k].0) >= self.free[k].1);
+        let reuse = known.or(n.checked_sub(1)).map(|k| self.free.swap_remove(k));
+        let (idx, start) = match reuse {
+            Some((idx, last)) => {
+                let knew = clock.get(idx);
+                clock.add_hole(idx, knew, last);
+                (idx, last + 1)
+            }
             None => {
                 let i = self.next_index;
                 self.next_index += 1;
@@ -180,15 +189,17 @@ impl Registry {
                 (i, 1)
             }
         };
-        self.owners[idx as usize].push((start, tid));
-        (idx, start)
+        clock.set(idx, start);
+        let owners = &mut self.owners[idx as usize];
+        owners.push((start, tid));
+        idx
     }
 
     /// Records that the owner of `idx` is done with it at time `last`.
     pub fn retire_index(&mut self, idx: Index, last: Time) {
         self.finals[idx as usize] = last;
-        if last < self.max_time {
-            self.pending.push((idx, last));
+        if last + 1 < self.max_time {
+            self.free.push((idx, last));
         }
     }
 
@@ -200,29 +211,6 @@ impl Registry {
     /// The last time of each index's finished owners, by index.
     pub fn finals(&self) -> &[Time] {
         &self.finals
-    }
-
-    /// Moves every pending index that all live goroutines have caught up with to `free`.
-    fn sweep(&mut self) {
-        let max_time = self.max_time;
-        let live = &self.live;
-        let mut kept = Vec::new();
-        for &(idx, last) in &self.pending {
-            let reusable = last < max_time
-                && live.iter().all(|&g| {
-                    // SAFETY: live goroutines are valid while the registry lock is held.
-                    let g = unsafe { &*g };
-                    let _held = g.clock_lock.lock();
-                    g.clock().clock.get(idx) >= last
-                });
-            if reusable {
-                self.free.push((idx, last + 1));
-            } else {
-                kept.push((idx, last));
-            }
-        }
-        self.pending = kept;
-        self.sweep_at = (self.pending.len() * 2).max(64);
     }
 
     /// The report number of whoever owned `epoch`'s index at that time.
@@ -239,21 +227,17 @@ impl Registry {
         self.next_index as usize - self.free.len()
     }
 
-    pub fn pending_count(&self) -> usize {
-        self.pending.len()
-    }
-
-    pub fn retired(&self) -> &[(Index, Time)] {
-        &self.pending
-    }
-
-    pub fn add_live(&mut self, g: *const Goroutine) {
+    /// # Safety
+    /// `g` must point to a valid goroutine that stays valid until `remove_live`.
+    pub unsafe fn add_live(&mut self, g: *const Goroutine) {
         // SAFETY: `g` is a fresh goroutine not yet shared; live_slot is registry-owned.
         unsafe { *(*g).live_slot.get() = self.live.len() };
         self.live.push(g);
     }
 
-    pub fn remove_live(&mut self, g: *const Goroutine) {
+    /// # Safety
+    /// `g` must be a goroutine passed to `add_live` and still valid.
+    pub unsafe fn remove_live(&mut self, g: *const Goroutine) {
         // SAFETY: `g` is live, so its slot is valid; slots are only touched under the
         // registry lock, which the caller holds.
         unsafe {

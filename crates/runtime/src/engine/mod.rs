@@ -79,6 +79,7 @@ pub struct Engine<H: Host> {
     tids: ChunkedVec<TidInfo>,
     report: SpinLock<report::ReportState>,
     report_count: AtomicU64,
+    max_time: Time,
 }
 
 /// The racing pair found by an access, reported after the cell lock is dropped.
@@ -104,6 +105,7 @@ impl<H: Host> Engine<H> {
             tids: ChunkedVec::new(),
             report: SpinLock::new(report::ReportState::default()),
             report_count: AtomicU64::new(0),
+            max_time: max_time.min(MAX_TIME),
         }
     }
 
@@ -132,18 +134,18 @@ impl<H: Host> Engine<H> {
         let mut reg = self.registry.lock();
         let tid = reg.next_tid;
         reg.next_tid = reg.next_tid.wrapping_add(1);
-        let (idx, start) = reg.alloc_index(tid);
         let mut clock = match parent {
             Some(p) => p.clock().clock.clone(),
             None => VClock::new(),
         };
-        clock.set(idx, start);
+        let idx = reg.alloc_index(tid, &mut clock);
         let info = TidInfo::default();
         info.created_at.store(created_at, Ordering::Relaxed);
         // Past 2^28 goroutines their creation stacks are no longer kept; races are.
         let _ = self.tids.push(info);
         let g = Box::into_raw(Box::new(Goroutine::new(tid, idx, clock))) as *const Goroutine;
-        reg.add_live(g);
+        // SAFETY: `g` is fresh and valid.
+        unsafe { reg.add_live(g) };
         if let Some(p) = parent {
             self.tick_locked(&mut reg, p);
         }
@@ -159,9 +161,18 @@ impl<H: Host> Engine<H> {
             let mut reg = self.registry.lock();
             // SAFETY: the caller guarantees `g` is a live context of this engine.
             let gr = unsafe { &*g };
-            reg.remove_live(g);
+            // SAFETY: `g` is live (caller's contract).
+            unsafe { reg.remove_live(g) };
             let st = gr.clock();
-            reg.retire_index(st.idx, st.clock.get(st.idx));
+            let last = st.clock.get(st.idx);
+            // Times are ticked after each release, so nothing but this goroutine's own
+            // records can carry its final time; without any, the time before is final.
+            let last = if gr.local().recorded_at == last {
+                last
+            } else {
+                last - 1
+            };
+            reg.retire_index(st.idx, last);
             if let Some(info) = self.tids.get(gr.tid as usize) {
                 info.finished.store(true, Ordering::Relaxed);
             }
@@ -176,15 +187,13 @@ impl<H: Host> Engine<H> {
     fn tick(&self, g: &Goroutine) {
         let st = g.clock();
         let t = st.clock.get(st.idx);
-        let reg = self.registry.lock();
-        if t + 1 < reg.max_time {
-            drop(reg);
+        if t + 1 < self.max_time {
             let _l = g.clock_lock.lock();
             let st = g.clock_mut_locked();
             st.clock.set(st.idx, t + 1);
             return;
         }
-        let mut reg = reg;
+        let mut reg = self.registry.lock();
         self.tick_locked(&mut reg, g);
     }
 
@@ -197,12 +206,14 @@ impl<H: Host> Engine<H> {
             st.clock.set(st.idx, t + 1);
             return;
         }
-        let (new_idx, start) = reg.alloc_index(g.tid);
+        let mut clock = st.clock.clone();
+        let new_idx = reg.alloc_index(g.tid, &mut clock);
         reg.retire_exhausted(st.idx, t);
         let _l = g.clock_lock.lock();
         let st = g.clock_mut_locked();
         st.idx = new_idx;
-        st.clock.set(new_idx, start);
+        st.clock = clock;
+        g.local().recorded_at = 0;
     }
 
     // ----- call stacks ------------------------------------------------------------------
@@ -341,6 +352,7 @@ impl<H: Host> Engine<H> {
             kind,
         };
         let local = g.local();
+        local.recorded_at = a.epoch.time();
         let prev = self
             .shadow
             .cell(base)
@@ -517,11 +529,9 @@ impl<H: Host> Engine<H> {
                 } else {
                     s.copy_from(&st.clock);
                 }
-            } else if acquires {
-                if let Some(s) = shard.get(&addr) {
-                    let _l = g.clock_lock.lock();
-                    g.clock_mut_locked().clock.join(s);
-                }
+            } else if let Some(s) = shard.get(&addr).filter(|_| acquires) {
+                let _l = g.clock_lock.lock();
+                g.clock_mut_locked().clock.join(s);
             }
             (releases, wrote)
         };

@@ -12,11 +12,14 @@ use super::stack::StackId;
 use alloc::vec::Vec;
 use hashbrown::HashSet;
 
+/// Receives one symbolised frame: `(function, file, line, offset in the function)`.
+pub type FrameSink<'a> = dyn FnMut(&[u8], &[u8], usize, usize) + 'a;
+
 /// What the engine needs from its surroundings: symbols, an output, a way to stop.
 pub trait Host {
     /// Calls `frame(func, file, line, offset)` for each logical frame at `pc` (a pc
     /// inside the call or access instruction), innermost inlined frame first.
-    fn symbolize(&self, pc: usize, frame: &mut dyn FnMut(&[u8], &[u8], usize, usize));
+    fn symbolize(&self, pc: usize, frame: &mut FrameSink<'_>);
     /// Writes a whole report (or the summary line).
     fn write_report(&self, text: &[u8]);
     /// `halt_on_error`: stops the program with `code` (returns only in tests).
@@ -134,10 +137,11 @@ pub fn push_hex(out: &mut Vec<u8>, n: u64, min_digits: usize) {
 /// `strip_path_prefix`: cut through the first occurrence of the prefix, then a `./`.
 pub fn strip_path<'a>(file: &'a [u8], prefix: &[u8]) -> &'a [u8] {
     let mut f = file;
-    if !prefix.is_empty() {
-        if let Some(pos) = f.windows(prefix.len()).position(|w| w == prefix) {
-            f = &f[pos + prefix.len()..];
-        }
+    if let Some(pos) = f
+        .windows(prefix.len().max(1))
+        .position(|w| !prefix.is_empty() && w == prefix)
+    {
+        f = &f[pos + prefix.len()..];
     }
     f.strip_prefix(b"./").unwrap_or(f)
 }

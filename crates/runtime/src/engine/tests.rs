@@ -1,1 +1,537 @@
+//! The engine driven by event sequences, as TSan's `go/test.c` drives its Go API: no Go
+//! needed. Each test plays the calls Go would make and checks the verdict (and, where
+//! the format matters, the report text).
 
+use super::*;
+use std::string::String;
+use std::sync::Mutex;
+use std::sync::atomic::AtomicUsize;
+
+/// Symbolises pc `p` as function `f<p-in-hex>` in `t.go`, line `p`, and collects output.
+#[derive(Default)]
+struct TestHost {
+    out: Mutex<Vec<u8>>,
+    halted: Mutex<Option<i32>>,
+}
+
+impl Host for TestHost {
+    fn symbolize(&self, pc: usize, frame: &mut crate::engine::report::FrameSink<'_>) {
+        let func = std::format!("f{:x}", pc);
+        frame(func.as_bytes(), b"/src/t.go", pc, 0x10);
+    }
+    fn write_report(&self, text: &[u8]) {
+        self.out.lock().unwrap().extend_from_slice(text);
+    }
+    fn halt(&self, code: i32) {
+        *self.halted.lock().unwrap() = Some(code);
+    }
+}
+
+const APP: usize = 0x1000_0000;
+const APP_SIZE: usize = 1 << 20;
+
+struct T {
+    e: Engine<TestHost>,
+    main: *const Goroutine,
+}
+
+impl T {
+    fn with(opts: Options, max_time: Time) -> T {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let e = Engine::new(
+            TestHost::default(),
+            opts,
+            0x2000_0000_0000 + n * 0x10_0000_0000,
+            max_time,
+        );
+        assert!(e.map_shadow(APP, APP_SIZE), "shadow mapping failed");
+        let root = e.new_root();
+        // SAFETY: `root` is live.
+        let main = e.go_start(Some(unsafe { &*root }), 0x100);
+        T { e, main }
+    }
+    fn new() -> T {
+        T::with(
+            Options {
+                atexit_sleep_ms: 0,
+                ..Options::default()
+            },
+            MAX_TIME,
+        )
+    }
+    fn main(&self) -> &Goroutine {
+        // SAFETY: the main goroutine lives as long as the test.
+        unsafe { &*self.main }
+    }
+    fn go(&self, parent: &Goroutine) -> &Goroutine {
+        // SAFETY: test goroutines are ended only through `end`, never used after.
+        unsafe { &*self.e.go_start(Some(parent), 0x200) }
+    }
+    fn end(&self, g: &Goroutine) {
+        // SAFETY: each test ends a goroutine once and drops its reference.
+        unsafe { self.e.go_end(g) }
+    }
+    fn write(&self, g: &Goroutine, addr: usize) {
+        self.e.access(g, APP + addr, 0x1000 + addr, Kind::WRITE);
+    }
+    fn read(&self, g: &Goroutine, addr: usize) {
+        self.e.access(g, APP + addr, 0x2000 + addr, Kind::READ);
+    }
+    fn races(&self) -> u64 {
+        self.e.report_count()
+    }
+    fn text(&self) -> String {
+        String::from_utf8(self.e.host.out.lock().unwrap().clone()).unwrap()
+    }
+}
+
+#[test]
+fn unordered_writes_race_and_go_start_orders_parent_before_child() {
+    let t = T::new();
+    let m = t.main();
+    t.write(m, 0);
+    let c = t.go(m);
+    t.write(c, 0); // ordered: the parent's write happened before the child started
+    assert_eq!(t.races(), 0);
+    t.write(m, 0); // the parent's write after `go` is not ordered with the child's
+    assert_eq!(t.races(), 1);
+}
+
+#[test]
+fn goroutine_end_synchronises_with_nothing() {
+    let t = T::new();
+    let m = t.main();
+    let c = t.go(m);
+    t.write(c, 8);
+    t.end(c);
+    t.read(m, 8);
+    assert_eq!(t.races(), 1);
+    assert!(t.text().contains("(finished) created at:"), "{}", t.text());
+}
+
+#[test]
+fn concurrent_reads_do_not_race() {
+    let t = T::new();
+    let m = t.main();
+    let (a, b) = (t.go(m), t.go(m));
+    t.read(a, 0);
+    t.read(b, 0);
+    t.read(m, 0);
+    assert_eq!(t.races(), 0);
+}
+
+#[test]
+fn release_then_acquire_orders_mutex_style() {
+    let t = T::new();
+    let m = t.main();
+    let (a, b) = (t.go(m), t.go(m));
+    let mu = APP + 0x800;
+    t.write(a, 0);
+    t.e.release(a, mu);
+    t.e.acquire(b, mu);
+    t.write(b, 0);
+    assert_eq!(t.races(), 0);
+    // a's write after its release is not ordered with b.
+    t.write(a, 16);
+    t.e.acquire(b, mu);
+    t.write(b, 16);
+    assert_eq!(t.races(), 1);
+}
+
+#[test]
+fn release_store_overwrites_and_release_merge_accumulates() {
+    let t = T::new();
+    let m = t.main();
+    let (a, b, c) = (t.go(m), t.go(m), t.go(m));
+    let s = APP + 0x800;
+    t.write(a, 0);
+    t.write(b, 8);
+    t.e.release(a, s);
+    t.e.release(b, s); // overwrites: a's clock is gone from s
+    t.e.acquire(c, s);
+    t.write(c, 8);
+    assert_eq!(t.races(), 0);
+    t.write(c, 0);
+    assert_eq!(t.races(), 1);
+
+    let s2 = APP + 0x900;
+    t.write(a, 32);
+    t.write(b, 40);
+    t.e.release_merge(a, s2);
+    t.e.release_merge(b, s2);
+    let d = t.go(m);
+    t.e.acquire(d, s2);
+    t.write(d, 32);
+    t.write(d, 40);
+    assert_eq!(t.races(), 1);
+}
+
+#[test]
+fn release_acquire_is_the_channel_slot_rule() {
+    // Buffered channel of capacity 1: send i and receive i use slot 0 in turn.
+    let t = T::new();
+    let m = t.main();
+    let (sender, receiver) = (t.go(m), t.go(m));
+    let slot = APP + 0x800;
+    t.write(sender, 0);
+    t.e.release_acquire(sender, slot); // send
+    t.e.release_acquire(receiver, slot); // receive: acquires the sender's clock
+    t.write(receiver, 0);
+    assert_eq!(t.races(), 0);
+    // The receiver's later write is not visible to a sender that does not receive.
+    t.write(receiver, 8);
+    t.write(sender, 8);
+    assert_eq!(t.races(), 1);
+}
+
+#[test]
+fn acquire_of_an_address_never_released_orders_nothing() {
+    let t = T::new();
+    let m = t.main();
+    let (a, b) = (t.go(m), t.go(m));
+    t.write(a, 0);
+    t.e.acquire(b, APP + 0x800);
+    t.write(b, 0);
+    assert_eq!(t.races(), 1);
+}
+
+#[test]
+fn ignore_sync_makes_sync_operations_no_ops() {
+    let t = T::new();
+    let m = t.main();
+    let (a, b) = (t.go(m), t.go(m));
+    t.write(a, 0);
+    t.e.ignore_sync_begin(a);
+    t.e.release(a, APP + 0x800);
+    t.e.ignore_sync_end(a);
+    t.e.acquire(b, APP + 0x800);
+    t.write(b, 0);
+    assert_eq!(t.races(), 1);
+}
+
+fn atomic(t: &T, g: &Goroutine, off: usize, kind: Kind, sync: AtomicSync) {
+    t.e.atomic(g, APP + off, 8, 0x3000, 0x3100, kind, sync, || {
+        kind != Kind::ATOMIC_READ
+    });
+}
+
+#[test]
+fn atomics_do_not_race_with_atomics_but_race_with_plain_accesses() {
+    let t = T::new();
+    let m = t.main();
+    let (a, b) = (t.go(m), t.go(m));
+    atomic(&t, a, 0, Kind::ATOMIC_WRITE, AtomicSync::AcquireRelease);
+    atomic(&t, b, 0, Kind::ATOMIC_WRITE, AtomicSync::AcquireRelease);
+    atomic(&t, b, 0, Kind::ATOMIC_READ, AtomicSync::Acquire);
+    assert_eq!(t.races(), 0);
+    let c = t.go(m);
+    t.write(c, 0);
+    assert_eq!(t.races(), 1);
+}
+
+#[test]
+fn atomic_store_load_publishes_plain_data() {
+    let t = T::new();
+    let m = t.main();
+    let (a, b) = (t.go(m), t.go(m));
+    t.write(a, 8); // data
+    atomic(&t, a, 0, Kind::ATOMIC_WRITE, AtomicSync::Release); // flag = 1
+    atomic(&t, b, 0, Kind::ATOMIC_READ, AtomicSync::Acquire); // sees flag
+    t.read(b, 8);
+    assert_eq!(t.races(), 0);
+}
+
+#[test]
+fn atomics_with_ignore_sync_are_raw() {
+    let t = T::new();
+    let m = t.main();
+    let (a, b) = (t.go(m), t.go(m));
+    t.write(b, 0);
+    t.e.ignore_sync_begin(a);
+    let mut ran = false;
+    t.e.atomic(
+        a,
+        APP,
+        8,
+        0,
+        0,
+        Kind::ATOMIC_WRITE,
+        AtomicSync::AcquireRelease,
+        || {
+            ran = true;
+            true
+        },
+    );
+    t.e.ignore_sync_end(a);
+    assert!(ran);
+    assert_eq!(t.races(), 0); // no access recorded
+}
+
+#[test]
+fn finalizer_goroutine_acquires_everything() {
+    let t = T::new();
+    let m = t.main();
+    let (a, fin) = (t.go(m), t.go(m));
+    t.write(a, 0);
+    let gone = t.go(m);
+    t.write(gone, 8);
+    t.end(gone);
+    t.e.acquire_global(fin);
+    t.write(fin, 0);
+    t.write(fin, 8);
+    assert_eq!(t.races(), 0);
+}
+
+#[test]
+fn malloc_forgets_accesses_and_free_drops_sync_objects() {
+    let t = T::new();
+    let m = t.main();
+    let (a, b) = (t.go(m), t.go(m));
+    t.write(a, 0x40);
+    t.e.malloc(APP + 0x40, 16);
+    t.write(b, 0x40);
+    assert_eq!(t.races(), 0);
+
+    let s = APP + 0x80;
+    t.write(a, 0);
+    t.e.release(a, s);
+    t.e.free(APP + 0x80, 8);
+    assert_eq!(t.e.sync_objects(), 0);
+    t.e.acquire(b, s); // the mutex was freed: nothing to acquire
+    t.write(b, 0);
+    assert_eq!(t.races(), 1);
+}
+
+#[test]
+fn ranges_race_on_common_bytes_only() {
+    let t = T::new();
+    let m = t.main();
+    let (a, b) = (t.go(m), t.go(m));
+    t.e.access_range(a, APP + 3, 10, 0x10, Kind::WRITE); // bytes 3..13
+    t.e.access_range(b, APP + 13, 8, 0x20, Kind::WRITE); // bytes 13..21: disjoint
+    t.read(b, 2);
+    assert_eq!(t.races(), 0);
+    t.read(b, 12);
+    assert_eq!(t.races(), 1);
+    // One report per range call, however many bytes conflict.
+    t.e.access_range(b, APP + 40, 0, 0x30, Kind::WRITE);
+    let c = t.go(m);
+    t.e.access_range(c, APP, 24, 0x40, Kind::READ);
+    assert_eq!(t.races(), 2);
+}
+
+#[test]
+fn report_text_matches_go_format() {
+    let t = T::new();
+    let m = t.main();
+    t.e.func_enter(m, 0x501);
+    let c = t.go(m); // created at: [0x501, 0x200]
+    t.e.func_enter(c, 0x601);
+    t.e.func_enter(c, 0x701);
+    t.e.access(c, APP + 0x18, 0x801, Kind::WRITE);
+    t.e.func_exit(c);
+    t.e.func_exit(c);
+    t.e.access(m, APP + 0x18, 0x901, Kind::READ);
+    let want = "==================
+WARNING: DATA RACE
+Read at 0x000010000018 by main goroutine:
+  f900()
+      /src/t.go:2304 +0x10
+
+Previous write at 0x000010000018 by goroutine 2:
+  f800()
+      /src/t.go:2048 +0x10
+  f700()
+      /src/t.go:1792 +0x10
+
+Goroutine 2 (running) created at:
+  f1ff()
+      /src/t.go:511 +0x10
+==================
+";
+    assert_eq!(t.text(), want);
+    assert_eq!(t.e.finish_status(), 66);
+    assert!(
+        t.text()
+            .ends_with("==================\nFound 1 data race(s)\n")
+    );
+}
+
+#[test]
+fn equal_stacks_are_reported_once_unless_asked() {
+    for (suppress, want) in [(true, 1), (false, 3)] {
+        let opts = Options {
+            suppress_equal_stacks: suppress,
+            ..Options::default()
+        };
+        let t = T::with(opts, MAX_TIME);
+        let m = t.main();
+        for _ in 0..3 {
+            let c = t.go(m);
+            t.e.access(c, APP, 0x10, Kind::WRITE);
+            t.e.access(m, APP, 0x20, Kind::WRITE);
+        }
+        assert_eq!(t.races(), want, "suppress_equal_stacks={suppress}");
+    }
+}
+
+#[test]
+fn equal_addresses_are_suppressed_only_when_asked() {
+    for (suppress, want) in [(false, 2), (true, 1)] {
+        let opts = Options {
+            suppress_equal_addresses: suppress,
+            ..Options::default()
+        };
+        let t = T::with(opts, MAX_TIME);
+        let m = t.main();
+        let (a, b) = (t.go(m), t.go(m));
+        t.write(a, 0);
+        t.write(m, 0);
+        t.e.access(b, APP, 0x77, Kind::READ);
+        assert_eq!(t.races(), want, "suppress_equal_addresses={suppress}");
+    }
+}
+
+#[test]
+fn halt_on_error_stops_after_the_first_report() {
+    let opts = Options {
+        halt_on_error: true,
+        exitcode: 13,
+        ..Options::default()
+    };
+    let t = T::with(opts, MAX_TIME);
+    let m = t.main();
+    let c = t.go(m);
+    t.write(c, 0);
+    t.write(m, 0);
+    assert_eq!(*t.e.host.halted.lock().unwrap(), Some(13));
+    assert!(t.text().ends_with("==================\n"));
+}
+
+// ----- the four ways ThreadSanitizer loses races ----------------------------------------
+
+/// TSan hands a finished goroutine's slot to the next goroutine and so orders the two.
+/// Here a goroutine that finished without synchronising keeps its clock index until
+/// everyone has synchronised with it, however many goroutines come and go.
+#[test]
+fn no_race_lost_to_slot_reuse_after_churn() {
+    let t = T::new();
+    let m = t.main();
+    let early = t.go(m);
+    t.write(early, 0);
+    t.end(early); // never synchronised with anyone
+    let wg = APP + 0x800;
+    for _ in 0..2000 {
+        let g = t.go(m);
+        t.write(g, 0x100);
+        t.e.release_merge(g, wg);
+        t.end(g);
+        t.e.acquire(m, wg);
+    }
+    let late = t.go(m);
+    t.write(late, 0);
+    assert_eq!(t.races(), 1, "the early goroutine's write must still race");
+    // The churned goroutines synchronised with main, so their indexes were reused.
+    assert!(
+        t.e.clock_indexes_in_use() < 200,
+        "{}",
+        t.e.clock_indexes_in_use()
+    );
+}
+
+/// Reusing an index must not order a newcomer with an unrelated goroutine that lagged.
+#[test]
+fn reused_index_does_not_order_unrelated_goroutines() {
+    let t = T::new();
+    let m = t.main();
+    let laggard = t.go(m); // never synchronises with anyone after this
+    let wg = APP + 0x800;
+    for _ in 0..500 {
+        let g = t.go(m);
+        t.e.release_merge(g, wg);
+        t.end(g);
+        t.e.acquire(m, wg);
+    }
+    let newcomer = t.go(m);
+    t.write(newcomer, 0);
+    t.e.release(newcomer, APP + 0x900);
+    t.e.acquire(laggard, APP + 0x900);
+    t.write(laggard, 0);
+    assert_eq!(t.races(), 0);
+    let other = t.go(m);
+    t.write(other, 8);
+    t.write(laggard, 8);
+    assert_eq!(t.races(), 1);
+}
+
+/// TSan's epoch is 14 bits; when it runs out TSan resets all clocks and forgets every
+/// earlier access. Here time runs out after 8 ticks and the goroutine changes index.
+#[test]
+fn no_race_lost_to_epoch_exhaustion() {
+    let t = T::with(Options::default(), 8);
+    let m = t.main();
+    let (a, b) = (t.go(m), t.go(m));
+    t.write(a, 0);
+    for i in 0..1000 {
+        t.e.release(a, APP + 0x800 + 8 * (i % 4));
+    }
+    assert!(t.e.epoch_of(a).index() != t.e.epoch_of(m).index());
+    t.write(b, 0);
+    assert_eq!(t.races(), 1, "the write before exhaustion must race");
+    // Synchronisation still works across the index changes.
+    t.write(a, 16);
+    t.e.release(a, APP + 0x900);
+    t.e.acquire(b, APP + 0x900);
+    t.write(b, 16);
+    t.write(b, 0);
+    assert_eq!(t.races(), 1);
+}
+
+/// TSan restores the earlier access's stack from a bounded trace; when the trace has
+/// wrapped it drops the race. Here every record keeps its stack.
+#[test]
+fn no_race_or_stack_lost_to_a_long_history() {
+    let t = T::new();
+    let m = t.main();
+    let (a, b) = (t.go(m), t.go(m));
+    t.e.func_enter(a, 0x4431); // the outermost frame, dropped from reports as in Go
+    t.e.func_enter(a, 0x4441);
+    t.e.access(a, APP, 0x4451, Kind::WRITE);
+    t.e.func_exit(a);
+    for i in 0..200_000usize {
+        t.e.func_enter(a, 0x5000 + (i % 64));
+        t.e.access(a, APP + 0x1000 + (i % 4096) * 8, 0x6000, Kind::WRITE);
+        t.e.func_exit(a);
+    }
+    t.write(b, 0);
+    assert_eq!(t.races(), 1);
+    let text = t.text();
+    assert!(
+        text.contains("f4450()") && text.contains("f4440()"),
+        "{text}"
+    );
+    assert!(!text.contains("failed to restore"));
+}
+
+/// TSan keeps four accesses per 8 bytes and evicts one at random when a fifth arrives.
+/// Here all concurrent readers are kept, so a writer ordered after all but one of them
+/// still finds the one it races with.
+#[test]
+fn no_race_lost_to_more_than_four_accessors() {
+    let t = T::new();
+    let m = t.main();
+    let readers: Vec<&Goroutine> = (0..12).map(|_| t.go(m)).collect();
+    for r in &readers {
+        t.read(r, 0);
+    }
+    let sync = APP + 0x800;
+    for r in &readers[1..] {
+        t.e.release_merge(r, sync);
+    }
+    let w = t.go(m);
+    t.e.acquire(w, sync);
+    t.write(w, 0);
+    assert_eq!(t.races(), 1);
+    assert!(t.text().contains("Previous read"));
+}
