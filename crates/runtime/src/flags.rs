@@ -178,6 +178,7 @@ fn apply(f: &mut Flags, name: &[u8], value: &[u8]) -> Result<(), Vec<u8>> {
             o.suppress_equal_addresses = parse_bool(value).ok_or_else(want_bool)?
         }
         b"report_bugs" => o.report_bugs = parse_bool(value).ok_or_else(want_bool)?,
+        b"gorace_stats" => o.stats = parse_bool(value).ok_or_else(want_bool)?,
         b"strip_path_prefix" => o.strip_path_prefix = value.to_vec(),
         b"log_path" => {
             f.log_path = match value {

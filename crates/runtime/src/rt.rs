@@ -216,6 +216,25 @@ pub fn fini() -> ! {
         sys::sleep_ms(e.opts.atexit_sleep_ms);
     }
     let status = e.finish_status();
+    if e.opts.stats {
+        let names: [&[u8]; 6] = [
+            b"goroutines",
+            b"clock_indexes",
+            b"live",
+            b"longest_clock",
+            b"most_holes",
+            b"sync_objects",
+        ];
+        let mut line = b"gorace stats:".to_vec();
+        for (name, v) in names.iter().zip(e.stats()) {
+            line.push(b' ');
+            line.extend_from_slice(name);
+            line.push(b'=');
+            crate::engine::report::push_dec(&mut line, v);
+        }
+        line.push(b'\n');
+        sys::write_all(2, &line);
+    }
     sys::exit(status)
 }
 

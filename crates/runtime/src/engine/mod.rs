@@ -638,6 +638,27 @@ impl<H: Host> Engine<H> {
         drop(state);
     }
 
+    /// Internal figures for `GORACE=gorace_stats=1`: goroutines created, clock indexes,
+    /// live goroutines, the longest live clock and its holes, sync objects.
+    pub fn stats(&self) -> [u64; 6] {
+        let reg = self.registry.lock();
+        let (mut longest, mut holes) = (0, 0);
+        for &g in &reg.live {
+            // SAFETY: live goroutines are valid under the registry lock.
+            let c = &unsafe { &*g }.clock().clock;
+            longest = longest.max(c.len() as u64);
+            holes = holes.max(c.holes().len() as u64);
+        }
+        [
+            reg.next_tid as u64,
+            reg.indexes_in_use() as u64,
+            reg.live.len() as u64,
+            longest,
+            holes,
+            self.syncs.len() as u64,
+        ]
+    }
+
     /// Program end: the summary line and the exit status (`__tsan_fini`).
     pub fn finish_status(&self) -> i32 {
         let _state = self.report.lock();

@@ -37,6 +37,8 @@ pub struct Options {
     pub atexit_sleep_ms: u64,
     pub history_size: u64,
     pub report_bugs: bool,
+    /// Print internal figures at exit (`gorace_stats=1`).
+    pub stats: bool,
 }
 
 impl Default for Options {
@@ -50,6 +52,7 @@ impl Default for Options {
             atexit_sleep_ms: 1000,
             history_size: 0,
             report_bugs: true,
+            stats: false,
         }
     }
 }
