@@ -89,7 +89,10 @@ impl VClock {
     /// entry for `index`, which is then raised past the hole by the caller).
     pub fn add_hole(&mut self, index: Index, lo: Time, hi: Time) {
         if lo < hi {
-            self.holes.push(Hole { index, lo, hi });
+            let at = self
+                .holes
+                .partition_point(|h| (h.index, h.lo) < (index, lo));
+            self.holes.insert(at, Hole { index, lo, hi });
         }
     }
 
@@ -100,13 +103,7 @@ impl VClock {
     /// Whether `epoch` happened before (or is) a point this clock knows.
     #[inline]
     pub fn knows(&self, epoch: Epoch) -> bool {
-        let t = epoch.time();
-        t <= self.get(epoch.index())
-            && (self.holes.is_empty()
-                || !self
-                    .holes
-                    .iter()
-                    .any(|h| h.index == epoch.index() && h.lo < t && t <= h.hi))
+        epoch.time() <= self.get(epoch.index()) && (self.holes.is_empty() || !self.in_hole(epoch))
     }
 
     /// `self ⊔= other`: the union of what both know.
@@ -137,53 +134,66 @@ impl VClock {
         self.join_times(other);
     }
 
-    /// The general case, both sides with holes. Knowledge of an index is constant between
-    /// consecutive hole boundaries, so the union is decided segment by segment.
+    /// The general case, both sides with holes: per index, the unknown sets (holes plus
+    /// everything above the top) are intersected by a merge of the sorted interval lists.
     #[cold]
     fn join_holes_both(&mut self, other: &VClock) {
-        let before = core::mem::take(&mut self.holes);
-        let mine = VClock {
-            times: Vec::new(),
-            holes: before,
-        };
-        let mut holes: Vec<Hole> = Vec::with_capacity(mine.holes.len() + other.holes.len());
-        let all = || mine.holes.iter().chain(other.holes.iter());
-        for (k, h) in all().enumerate() {
-            if all().take(k).any(|p| p.index == h.index) {
-                continue; // index already done
-            }
-            let i = h.index;
-            let top = self.get(i).max(other.get(i));
-            let knows = |t: Time| {
-                let e = Epoch::new(i, t);
-                (t <= self.get(i) && !mine.in_hole(e)) || other.knows(e)
+        let mine = core::mem::take(&mut self.holes);
+        let mut out: Vec<Hole> = Vec::with_capacity(mine.len().max(other.holes.len()));
+        let (mut i, mut j) = (0, 0);
+        while i < mine.len() || j < other.holes.len() {
+            let index = match (mine.get(i), other.holes.get(j)) {
+                (Some(a), Some(b)) => a.index.min(b.index),
+                (Some(a), None) => a.index,
+                (None, Some(b)) => b.index,
+                (None, None) => break,
             };
-            // Segment bounds: every hole's lo and hi of this index and both tops.
-            let mut points: Vec<Time> = all()
-                .filter(|p| p.index == i)
-                .flat_map(|p| [p.lo, p.hi])
+            let i_end = i + mine[i..].iter().take_while(|h| h.index == index).count();
+            let j_end = j + other.holes[j..]
+                .iter()
+                .take_while(|h| h.index == index)
+                .count();
+            let (ta, tb) = (self.get(index), other.get(index));
+            let top = ta.max(tb);
+            let a = mine[i..i_end]
+                .iter()
+                .map(|h| (h.lo, h.hi))
+                .chain([(ta, Time::MAX)]);
+            let b: Vec<(Time, Time)> = other.holes[j..j_end]
+                .iter()
+                .map(|h| (h.lo, h.hi))
+                .chain([(tb, Time::MAX)])
                 .collect();
-            points.extend([self.get(i), other.get(i)]);
-            points.sort_unstable();
-            points.dedup();
-            for w in points.windows(2) {
-                let (lo, hi) = (w[0], w[1].min(top));
-                if lo < hi && !knows(lo + 1) {
-                    match holes.last_mut() {
-                        Some(p) if p.index == i && p.hi == lo => p.hi = hi,
-                        _ => holes.push(Hole { index: i, lo, hi }),
+            let mut k = 0;
+            for (alo, ahi) in a {
+                while k < b.len() && b[k].1 <= alo {
+                    k += 1;
+                }
+                let mut m = k;
+                while m < b.len() && b[m].0 < ahi {
+                    let (lo, hi) = (alo.max(b[m].0), ahi.min(b[m].1).min(top));
+                    if lo < hi {
+                        match out.last_mut() {
+                            Some(p) if p.index == index && p.hi >= lo => p.hi = p.hi.max(hi),
+                            _ => out.push(Hole { index, lo, hi }),
+                        }
                     }
+                    m += 1;
                 }
             }
+            i = i_end;
+            j = j_end;
         }
-        self.holes = holes;
+        self.holes = out;
     }
 
     fn in_hole(&self, epoch: Epoch) -> bool {
-        let t = epoch.time();
-        self.holes
-            .iter()
-            .any(|h| h.index == epoch.index() && h.lo < t && t <= h.hi)
+        let (i, t) = (epoch.index(), epoch.time());
+        let at = self.holes.partition_point(|h| (h.index, h.lo) < (i, t));
+        at > 0 && {
+            let h = self.holes[at - 1];
+            h.index == i && h.lo < t && t <= h.hi
+        }
     }
 
     fn join_times(&mut self, other: &VClock) {
