@@ -1,0 +1,3 @@
+module gorace.example
+
+go 1.26
