@@ -1,0 +1,3 @@
+module gorace.bench/micro
+
+go 1.26
