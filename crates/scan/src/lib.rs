@@ -1,11 +1,227 @@
-//! `gorace scan` (work in progress, see issue 3).
+//! `gorace scan`: finds compiler-generated race windows in Go binaries.
+//!
+//! # Algorithm
+//! For every function in the pclntab, decode its instructions with a per-architecture
+//! model of each instruction's effect on SP ([`sp_model`]), and walk them keeping the
+//! difference between the real frame size (what SP says) and the frame size the `pcsp`
+//! table claims. Across an instruction that adds `d` to SP, pcsp must change by exactly
+//! `-d`; when it does not, the unwinder's idea of the frame is wrong from the next
+//! instruction until the difference returns to zero: a *window*. Control flow resyncs
+//! the walk (after a return or jump, or where pcsp changes at an instruction that does
+//! not write SP), and SP written from an unknown value (stack switches) is classified,
+//! not flagged. Each window gets a verdict mirroring the runtime's `isAsyncSafePoint`:
+//! **crash** when async preemption may stop a goroutine there (so a GC stack scan or a
+//! panic unwinds with the wrong frame), **observer** when only profilers, debuggers or
+//! core dumps can see it (assembly functions, unsafe points, runtime functions, no
+//! pointer maps).
 
-pub mod cli {
-    use std::ffi::OsString;
+pub mod cli;
+pub mod elf;
+pub mod pclntab;
+pub mod sp_model;
 
-    /// Runs `gorace scan ARGS...` and returns the process exit status.
-    pub fn run(_args: &[OsString]) -> i32 {
-        eprintln!("gorace scan: not implemented yet");
-        2
+use pclntab::{Func, Pclntab};
+use serde::Serialize;
+use sp_model::{Insn, SpWrite};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Crash,
+    Observer,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WindowInsn {
+    pub addr: String,
+    pub bytes: String,
+    pub text: String,
+    pub pcsp: i32,
+    pub real_sp_offset: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Window {
+    pub function: String,
+    pub start: String,
+    pub end: String,
+    /// The SP-writing instruction that opened the window, then the instructions inside.
+    pub instructions: Vec<WindowInsn>,
+    pub unsafe_point: i32,
+    pub flags: u8,
+    pub verdict: Verdict,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub path: String,
+    pub arch: String,
+    pub go_version: Option<String>,
+    pub functions: usize,
+    pub unknown_sp_writes: usize,
+    pub windows: Vec<Window>,
+}
+
+impl Report {
+    pub fn crashes(&self) -> usize {
+        self.windows
+            .iter()
+            .filter(|w| w.verdict == Verdict::Crash)
+            .count()
     }
+}
+
+/// Architectures whose SP model exists.
+pub const SUPPORTED_ARCHES: &[&str] = &["amd64", "arm64"];
+
+/// Scans one binary's bytes.
+pub fn scan(path: &str, data: &[u8]) -> Result<Report, String> {
+    let bin = elf::Binary::parse(data)?;
+    let tab = Pclntab::parse(bin.pclntab, bin.text_fallback).map_err(|e| e.to_string())?;
+    let mut report = Report {
+        path: path.to_string(),
+        arch: bin.arch.to_string(),
+        go_version: bin.go_version.clone(),
+        functions: tab.nfunc,
+        unknown_sp_writes: 0,
+        windows: Vec::new(),
+    };
+    for i in 0..tab.nfunc {
+        let f = tab.func(i).map_err(|e| e.to_string())?;
+        let Some(code) = bin.code(f.entry, f.end) else {
+            continue; // e.g. a function in a section that is not in the file
+        };
+        let insns = match bin.arch {
+            "arm64" => sp_model::arm64_decode(code, f.entry),
+            _ => sp_model::amd64_decode(code, f.entry),
+        };
+        check_function(&tab, &f, &insns, &mut report)?;
+    }
+    Ok(report)
+}
+
+fn check_function(
+    tab: &Pclntab,
+    f: &Func,
+    insns: &[Insn],
+    report: &mut Report,
+) -> Result<(), String> {
+    let pcsp = tab
+        .pcvalue(f.pcsp, f.entry, f.end)
+        .map_err(|e| e.to_string())?;
+    let unsafe_off = f
+        .pcdata
+        .get(pclntab::PCDATA_UNSAFE_POINT)
+        .copied()
+        .unwrap_or(0);
+    let unsafe_tab = tab
+        .pcvalue(unsafe_off, f.entry, f.end)
+        .map_err(|e| e.to_string())?;
+    let at = |pc: u64| pclntab::value_at(&pcsp, pc);
+    // diff = real frame size - pcsp's frame size, at the start of the current instruction.
+    let mut diff: i64 = 0;
+    let mut open: Option<Window> = None;
+    for ins in insns {
+        let (Some(here), next_pc) = (at(ins.addr), ins.addr + ins.len as u64) else {
+            continue;
+        };
+        if let Some(w) = open.as_mut().filter(|_| diff != 0) {
+            w.instructions
+                .push(window_insn(ins, here, here as i64 + diff));
+        }
+        let next = if next_pc < f.end { at(next_pc) } else { None };
+        let new_diff = match (ins.sp, next) {
+            (SpWrite::Delta(d), Some(n)) => here as i64 + diff - d - n as i64,
+            (SpWrite::Unknown, _) => {
+                report.unknown_sp_writes += 1;
+                0
+            }
+            (SpWrite::None, Some(n)) if n != here => 0, // another path's frame: resync
+            _ if ins.ends_flow => 0,
+            (_, None) => 0,
+            _ => diff,
+        };
+        if diff == 0 && new_diff != 0 {
+            let up = pclntab::value_at(&unsafe_tab, next_pc).unwrap_or(-1);
+            let (verdict, reason) = classify(f, up);
+            open = Some(Window {
+                function: f.name.clone(),
+                start: format!("{next_pc:#x}"),
+                end: String::new(),
+                instructions: vec![window_insn(ins, here, here as i64 + diff)],
+                unsafe_point: up,
+                flags: f.flag,
+                verdict,
+                reason,
+            });
+        }
+        if let Some(mut w) = open.take_if(|_| diff != 0 && new_diff == 0) {
+            w.end = format!("{next_pc:#x}");
+            report.windows.push(w);
+        }
+        diff = new_diff;
+    }
+    if let Some(mut w) = open.take() {
+        w.end = format!("{:#x}", f.end);
+        report.windows.push(w);
+    }
+    Ok(())
+}
+
+fn window_insn(ins: &Insn, pcsp: i32, real: i64) -> WindowInsn {
+    WindowInsn {
+        addr: format!("{:#x}", ins.addr),
+        bytes: ins
+            .bytes
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(" "),
+        text: ins.text.clone(),
+        pcsp,
+        real_sp_offset: real,
+    }
+}
+
+/// Mirrors `runtime/preempt.go` `isAsyncSafePoint`'s static conditions.
+pub fn classify(f: &Func, unsafe_point: i32) -> (Verdict, String) {
+    use pclntab::*;
+    let observer = |why: &str| {
+        (
+            Verdict::Observer,
+            format!(
+                "{why}: async preemption cannot stop here; profilers, debuggers and core dumps can"
+            ),
+        )
+    };
+    if f.flag & FLAG_ASM != 0 {
+        return observer("assembly function (FuncFlagAsm)");
+    }
+    if unsafe_point == UNSAFE_POINT_UNSAFE {
+        return observer("unsafe point (PCDATA_UnsafePoint = -2)");
+    }
+    if !f.has_funcdata(FUNCDATA_LOCALS_POINTER_MAPS) {
+        return observer("no locals pointer map");
+    }
+    if ["runtime.", "internal/runtime/", "reflect."]
+        .iter()
+        .any(|p| f.name.starts_with(p))
+    {
+        return observer("runtime function");
+    }
+    if [
+        UNSAFE_POINT_RESTART1,
+        UNSAFE_POINT_RESTART2,
+        UNSAFE_POINT_RESTART_AT_ENTRY,
+    ]
+    .contains(&unsafe_point)
+    {
+        return (
+            Verdict::Crash,
+            "SP written inside a restartable sequence: preemption resumes it with a stale frame"
+                .into(),
+        );
+    }
+    (Verdict::Crash, "async preemption can stop a goroutine here; a GC stack scan or panic then unwinds with the wrong frame size".into())
 }
