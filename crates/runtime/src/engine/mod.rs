@@ -353,12 +353,14 @@ impl<H: Host> Engine<H> {
         };
         let local = g.local();
         local.recorded_at = a.epoch.time();
-        let prev = self
-            .shadow
-            .cell(base)
-            .with_records(&mut local.scratch, |recs| {
-                shadow::apply(recs, &a, &st.clock)
-            })?;
+        let cell = self.shadow.cell(base);
+        let prev = cell.with_records(&mut local.scratch, |recs| {
+            shadow::apply(recs, &a, &st.clock)
+        });
+        if cell.is_spilled() {
+            self.shadow.mark(base);
+        }
+        let prev = prev?;
         Some(Race {
             cell: base,
             cur_mask: mask,
@@ -391,6 +393,7 @@ impl<H: Host> Engine<H> {
     fn mark_sync(&self, addr: usize) {
         if self.shadow.covers(addr) {
             self.shadow.cell(addr).set_has_sync();
+            self.shadow.mark(addr);
         }
     }
 
@@ -551,36 +554,23 @@ impl<H: Host> Engine<H> {
 
     /// Memory `[addr, addr+size)` is (re)allocated: forget its past accesses and syncs.
     pub fn malloc(&self, addr: usize, size: usize) {
-        self.for_each_cell(addr, size, |base, cell| {
-            if cell.is_empty() {
-                return;
-            }
+        self.forget_range(addr, size);
+    }
+
+    /// Memory `[addr, addr+size)` is freed. Nothing may access it until it is allocated
+    /// again (which forgets it anyway), so its shadow and sync objects are dropped now:
+    /// the shadow of freed memory goes back to the kernel instead of staying committed.
+    pub fn free(&self, addr: usize, size: usize) {
+        self.forget_range(addr, size);
+    }
+
+    fn forget_range(&self, addr: usize, size: usize) {
+        self.shadow.reset_range(addr, size, |base, cell| {
             if cell.has_sync() {
                 self.syncs.remove_cell(base);
             }
             cell.reset();
         });
-    }
-
-    /// Memory `[addr, addr+size)` is freed: drop the sync objects in it.
-    pub fn free(&self, addr: usize, size: usize) {
-        self.for_each_cell(addr, size, |base, cell| {
-            if cell.has_sync() {
-                self.syncs.remove_cell(base);
-                cell.clear_sync();
-            }
-        });
-    }
-
-    fn for_each_cell(&self, addr: usize, size: usize, mut f: impl FnMut(usize, &shadow::Cell)) {
-        let end = addr.saturating_add(size);
-        let mut base = addr & !7;
-        while base < end {
-            if self.shadow.covers(base.max(addr)) {
-                f(base, self.shadow.cell(base));
-            }
-            base += 8;
-        }
     }
 
     // ----- reports --------------------------------------------------------------------------

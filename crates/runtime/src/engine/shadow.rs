@@ -35,7 +35,7 @@ use super::stack::StackId;
 use crate::sys;
 use alloc::boxed::Box;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
 
 pub const KIND_WRITE: u8 = 1;
 pub const KIND_ATOMIC: u8 = 2;
@@ -191,7 +191,9 @@ impl Cell {
         }
     }
 
-    /// Runs `f` on the cell's records under the cell lock, writing the result back.
+    /// Runs `f` on the cell's records under the cell lock, writing the result back:
+    /// inline when at most two records remain (a spilled list that shrinks comes back
+    /// inline, so the lock-free fast path sees the cell again), else out of line.
     pub fn with_records<R>(
         &self,
         scratch: &mut Vec<Record>,
@@ -203,9 +205,15 @@ impl Cell {
             let ext = self.w[2].load(Ordering::Relaxed) as *mut Ext;
             // SAFETY: an EXT cell's w2 holds a live `Box<Ext>` owned by the cell, and the
             // cell lock gives exclusive access to it.
-            let ext = unsafe { &mut *ext };
-            let r = f(&mut ext.records);
-            self.w[1].store(bits, Ordering::Release);
+            let records = unsafe { &mut (*ext).records };
+            let r = f(records);
+            if records.len() > 2 {
+                self.w[1].store(bits, Ordering::Release);
+                return r;
+            }
+            // SAFETY: as above; the cell stops referring to the list below, under the lock.
+            let ext = unsafe { Box::from_raw(ext) };
+            self.store_inline(&ext.records, bits & !EXT);
             return r;
         }
         scratch.clear();
@@ -217,22 +225,33 @@ impl Cell {
         }
         let r = f(scratch);
         if scratch.len() <= 2 {
-            let rec = |i: usize| scratch.get(i).copied().unwrap_or_default();
-            let (r0, r1) = (rec(0), rec(1));
-            self.w[0].store(r0.epoch.0, Ordering::Relaxed);
-            self.w[2].store(r1.epoch.0, Ordering::Relaxed);
-            self.w[3].store(r1.meta(), Ordering::Relaxed);
-            self.w[1].store(r0.meta() | bits, Ordering::Release);
+            self.store_inline(scratch, bits);
         } else {
-            let ext = Box::new(Ext {
-                records: core::mem::take(scratch),
-            });
+            // Room for a record per byte up front: spilled lists rarely regrow.
+            let mut records = Vec::with_capacity(8);
+            records.extend_from_slice(scratch);
+            let ext = Box::new(Ext { records });
             self.w[0].store(0, Ordering::Relaxed);
             self.w[2].store(Box::into_raw(ext) as u64, Ordering::Relaxed);
             self.w[3].store(0, Ordering::Relaxed);
             self.w[1].store(bits | EXT, Ordering::Release);
         }
         r
+    }
+
+    /// Writes at most two records inline and releases the lock (`bits` without EXT).
+    fn store_inline(&self, records: &[Record], bits: u64) {
+        let rec = |i: usize| records.get(i).copied().unwrap_or_default();
+        let (r0, r1) = (rec(0), rec(1));
+        self.w[0].store(r0.epoch.0, Ordering::Relaxed);
+        self.w[2].store(r1.epoch.0, Ordering::Relaxed);
+        self.w[3].store(r1.meta(), Ordering::Relaxed);
+        self.w[1].store(r0.meta() | bits, Ordering::Release);
+    }
+
+    /// Whether the records live out of line (the cell owns an [`Ext`]).
+    pub fn is_spilled(&self) -> bool {
+        self.w[1].load(Ordering::Relaxed) & EXT != 0
     }
 
     pub fn has_sync(&self) -> bool {
@@ -274,6 +293,8 @@ impl Cell {
 /// The directly mapped shadow: `cell(addr) = (addr & !7) * SHADOW_SCALE + offset`.
 pub struct Shadow {
     offset: usize,
+    /// Where the page marks live (see [`Shadow::mark`]).
+    marks: usize,
     /// Program ranges whose shadow is mapped: data+bss, and the heap span.
     data: [AtomicUsize; 2],
     heap: [AtomicUsize; 2],
@@ -284,10 +305,21 @@ pub struct Shadow {
 /// and the mmap area near `0x7f..`.
 pub const SHADOW_OFFSET: usize = 0x1000_0000_0000;
 
+/// The page marks sit this far above the shadow offset: beyond the shadow of any
+/// user-space address Go's heap uses (`4 * 0xe0_0000_0000 < 2^42`).
+const MARKS_DELTA: usize = 1 << 43;
+const PAGE: usize = 4096;
+/// Program bytes whose shadow fills one shadow page; the granularity of page marks.
+pub const APP_PER_SHADOW_PAGE: usize = PAGE / SHADOW_SCALE;
+/// Ranges of at least this many whole shadow pages are reset by `madvise`, which also
+/// returns their memory to the kernel; smaller ranges are cleared cell by cell.
+const MADVISE_MIN_PAGES: usize = 4096;
+
 impl Shadow {
     pub const fn new(offset: usize) -> Self {
         Shadow {
             offset,
+            marks: offset + MARKS_DELTA,
             data: [AtomicUsize::new(0), AtomicUsize::new(0)],
             heap: [AtomicUsize::new(0), AtomicUsize::new(0)],
         }
@@ -311,8 +343,88 @@ impl Shadow {
         unsafe { &*(p as *const Cell) }
     }
 
+    fn mark_byte(&self, addr: usize) -> &AtomicU8 {
+        let p = addr / APP_PER_SHADOW_PAGE + self.marks;
+        // SAFETY: callers pass covered addresses, whose marks are mapped with their shadow
+        // for the engine's lifetime; AtomicU8 is valid for any byte.
+        unsafe { &*(p as *const AtomicU8) }
+    }
+
+    /// Records that the shadow page of `addr` (covered) holds a cell with an out-of-line
+    /// list or a sync object, so that range resets visit its cells; unmarked pages can be
+    /// dropped wholesale.
+    pub fn mark(&self, addr: usize) {
+        let m = self.mark_byte(addr);
+        if m.load(Ordering::Relaxed) == 0 {
+            m.store(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Forgets everything about `[addr, addr+size)` (every covered cell becomes empty):
+    /// `reset_cell` runs on each non-empty cell that may own something (an out-of-line
+    /// list, a sync object); whole shadow pages are then zeroed by `madvise`, which
+    /// returns them to the kernel.
+    pub fn reset_range(&self, addr: usize, size: usize, mut reset_cell: impl FnMut(usize, &Cell)) {
+        let end = addr.saturating_add(size);
+        let mut walk = |lo: usize, hi: usize| {
+            let mut base = lo & !7;
+            while base < hi {
+                if self.covers(base.max(lo)) {
+                    let cell = self.cell(base);
+                    if !cell.is_empty() {
+                        reset_cell(base, cell);
+                    }
+                }
+                base += 8;
+            }
+        };
+        let first = addr.div_ceil(APP_PER_SHADOW_PAGE) * APP_PER_SHADOW_PAGE;
+        let last = end / APP_PER_SHADOW_PAGE * APP_PER_SHADOW_PAGE;
+        if last < first + MADVISE_MIN_PAGES * APP_PER_SHADOW_PAGE
+            || !self.covers(first)
+            || !self.covers(last - 1)
+        {
+            walk(addr, end);
+            return;
+        }
+        walk(addr, first);
+        walk(last, end);
+        for page in (first..last).step_by(APP_PER_SHADOW_PAGE) {
+            let m = self.mark_byte(page);
+            if m.load(Ordering::Relaxed) != 0 {
+                walk(page, page + APP_PER_SHADOW_PAGE);
+                m.store(0, Ordering::Relaxed);
+            }
+        }
+        let s_first = first * SHADOW_SCALE + self.offset;
+        // SAFETY: `[first, last)` is covered (both ends checked, covered ranges are
+        // contiguous), so its shadow is our own mapping; after the walk above no cell in
+        // it owns anything, and zero is the empty cell.
+        unsafe { sys::madvise_dontneed(s_first as *mut u8, (last - first) * SHADOW_SCALE) };
+    }
+
     fn map_range(&self, lo: usize, hi: usize) -> bool {
-        const PAGE: usize = 4096;
+        self.map_marks(lo, hi) && self.map_shadow_range(lo, hi)
+    }
+
+    /// Maps the page marks of `[lo, hi)`. Neighbouring ranges can share a page of marks,
+    /// so a page that is already mapped (ours) is kept.
+    fn map_marks(&self, lo: usize, hi: usize) -> bool {
+        let m_lo = (lo / APP_PER_SHADOW_PAGE + self.marks) & !(PAGE - 1);
+        let m_hi = (hi.div_ceil(APP_PER_SHADOW_PAGE) + self.marks).div_ceil(PAGE) * PAGE;
+        let flags = sys::MAP_NORESERVE | sys::MAP_FIXED_NOREPLACE;
+        let rw = sys::PROT_READ | sys::PROT_WRITE;
+        if sys::mmap_anon(m_lo, m_hi - m_lo, rw, flags) == Some(m_lo as *mut u8) {
+            return true;
+        }
+        (m_lo..m_hi).step_by(PAGE).all(|p| {
+            let got = sys::mmap_anon(p, PAGE, rw, flags);
+            // A page at `p` that was already mapped belongs to an earlier range's marks.
+            got == Some(p as *mut u8) || got.is_none()
+        })
+    }
+
+    fn map_shadow_range(&self, lo: usize, hi: usize) -> bool {
         let s_lo = ((lo & !7) * SHADOW_SCALE + self.offset) & !(PAGE - 1);
         let s_hi = ((hi + 7) & !7) * SHADOW_SCALE + self.offset;
         let s_hi = s_hi.div_ceil(PAGE) * PAGE;

@@ -28,7 +28,7 @@ impl Host for TestHost {
 }
 
 const APP: usize = 0x1000_0000;
-const APP_SIZE: usize = 1 << 20;
+const APP_SIZE: usize = 16 << 20;
 
 struct T {
     e: Engine<TestHost>,
@@ -300,6 +300,34 @@ fn malloc_forgets_accesses_and_free_drops_sync_objects() {
     assert_eq!(t.e.sync_objects(), 0);
     t.e.acquire(b, s); // the mutex was freed: nothing to acquire
     t.write(b, 0);
+    assert_eq!(t.races(), 1);
+}
+
+#[test]
+fn freeing_a_large_range_forgets_spilled_cells_and_syncs_but_nothing_outside() {
+    use super::shadow::APP_PER_SHADOW_PAGE;
+    let t = T::new();
+    let m = t.main();
+    let (a, b, c) = (t.go(m), t.go(m), t.go(m));
+    let (lo, size) = (0x100, 6 << 20); // unaligned start; whole pages are madvised
+    let inside = [lo, lo + 8, lo + APP_PER_SHADOW_PAGE * 7, lo + size - 8];
+    for &x in &inside {
+        // Three concurrent readers spill the cell out of line.
+        t.read(a, x);
+        t.read(b, x);
+        t.read(c, x);
+        t.e.release(a, APP + x + 1);
+    }
+    t.read(a, lo - 8); // just outside
+    assert!(t.e.sync_objects() >= inside.len());
+    t.e.free(APP + lo, size);
+    assert_eq!(t.e.sync_objects(), 0);
+    let w = t.go(m);
+    for &x in &inside {
+        t.write(w, x);
+    }
+    assert_eq!(t.races(), 0, "{}", t.text());
+    t.write(w, lo - 8);
     assert_eq!(t.races(), 1);
 }
 
