@@ -18,7 +18,8 @@ pub type Time = u32;
 pub type Index = u32;
 
 /// The largest time an index may reach; at that point its goroutine changes index.
-pub const MAX_TIME: Time = u32::MAX - 1;
+/// 25 bits: a shadow record stores the time in one word with its site and byte mask.
+pub const MAX_TIME: Time = (1 << 25) - 2;
 
 /// `(index, time)` packed in a `u64`; zero means "no access" because times start at 1.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]

@@ -56,6 +56,8 @@ impl ClockState {
     }
 }
 
+pub const LEAF_CACHE: usize = 32;
+
 /// Per-goroutine state used only by the thread running the goroutine.
 pub struct Local {
     /// Shadow call stack: the return addresses passed to func_enter, outermost first.
@@ -64,8 +66,11 @@ pub struct Local {
     /// pc)` it was computed from, so that re-entering the same call reuses it.
     pub nodes: Vec<(StackId, usize, StackId)>,
     pub valid: usize,
-    /// Small direct-mapped cache of leaf stack ids: (prefix id, access pc) → id.
-    pub leaf_cache: [(StackId, usize, StackId); 32],
+    /// Small direct-mapped cache of access sites: (prefix id, access pc | kind << 56) →
+    /// site id; cleared when the goroutine changes clock index.
+    pub leaf_cache: [(StackId, usize, super::site::SiteId); LEAF_CACHE],
+    /// The sites of the current clock index seen lately (for the shadow fast path).
+    pub own_sites: super::shadow::OwnSites,
     pub ignore_sync: u32,
     /// The last own time at which this goroutine left a record in the shadow: if it ends
     /// without one at its final time, that time holds nothing anyone must know.
@@ -100,7 +105,8 @@ impl Goroutine {
                 pcs: Vec::new(),
                 nodes: Vec::new(),
                 valid: 0,
-                leaf_cache: [(0, 0, 0); 32],
+                leaf_cache: [(0, 0, 0); LEAF_CACHE],
+                own_sites: super::shadow::OwnSites::new(),
                 ignore_sync: 0,
                 recorded_at: 0,
                 scratch: Vec::new(),

@@ -31,6 +31,7 @@ pub mod clock;
 pub mod goroutine;
 pub mod report;
 pub mod shadow;
+pub mod site;
 pub mod stack;
 pub mod sync;
 
@@ -41,6 +42,7 @@ use clock::{Epoch, MAX_TIME, Time, VClock};
 use core::sync::atomic::{AtomicU64, Ordering};
 use goroutine::{Goroutine, Registry, TidInfo};
 use shadow::{KIND_ATOMIC, KIND_WRITE, NewAccess, Record, Shadow};
+use site::{SiteId, SiteTable};
 use stack::{StackDepot, StackId};
 use sync::SyncTable;
 
@@ -74,6 +76,7 @@ pub struct Engine<H: Host> {
     pub opts: Options,
     shadow: Shadow,
     stacks: StackDepot,
+    sites: SiteTable,
     syncs: SyncTable,
     registry: SpinLock<Registry>,
     tids: ChunkedVec<TidInfo>,
@@ -87,7 +90,7 @@ struct Race {
     cell: usize,
     cur_mask: u8,
     cur_kind: u8,
-    cur_stack: StackId,
+    cur_site: SiteId,
     prev: Record,
 }
 
@@ -100,6 +103,7 @@ impl<H: Host> Engine<H> {
             opts,
             shadow: Shadow::new(shadow_offset),
             stacks: StackDepot::new(),
+            sites: SiteTable::new(),
             syncs: SyncTable::new(),
             registry: SpinLock::new(Registry::new(max_time.min(MAX_TIME))),
             tids: ChunkedVec::new(),
@@ -213,7 +217,11 @@ impl<H: Host> Engine<H> {
         let st = g.clock_mut_locked();
         st.idx = new_idx;
         st.clock = clock;
-        g.local().recorded_at = 0;
+        let l = g.local();
+        l.recorded_at = 0;
+        // Cached sites name the old index.
+        l.leaf_cache = [(0, 0, 0); goroutine::LEAF_CACHE];
+        l.own_sites = shadow::OwnSites::new();
     }
 
     // ----- call stacks ------------------------------------------------------------------
@@ -259,17 +267,23 @@ impl<H: Host> Engine<H> {
         parent
     }
 
-    /// The interned id of `g`'s current stack with the access at `pc` on top.
-    fn access_stack(&self, g: &Goroutine, pc: usize) -> StackId {
+    /// The site of an access of `kind` at `pc` by `g`: its clock index, the kind and the
+    /// interned stack with `pc` on top.
+    fn access_site(&self, g: &Goroutine, pc: usize, kind: u8) -> SiteId {
         let prefix = self.prefix_stack(g);
         let l = g.local();
-        let slot = (pc ^ (pc >> 7) ^ prefix as usize) % l.leaf_cache.len();
-        let (p, q, id) = l.leaf_cache[slot];
-        if p == prefix && q == pc && id != 0 {
+        // pcs are user-space addresses (< 2^47): the kind fits above them.
+        let key = pc | (kind as usize) << 56;
+        let slot = (pc ^ (pc >> 7) ^ prefix as usize ^ kind as usize) % goroutine::LEAF_CACHE;
+        let (p, k, id) = l.leaf_cache[slot];
+        if p == prefix && k == key && id != 0 {
+            l.own_sites.insert(id, kind);
             return id;
         }
-        let id = self.stacks.intern(prefix, pc);
-        l.leaf_cache[slot] = (prefix, pc, id);
+        let stack = self.stacks.intern(prefix, pc);
+        let id = self.sites.intern(g.clock().idx, kind, stack);
+        l.leaf_cache[slot] = (prefix, key, id);
+        l.own_sites.insert(id, kind);
         id
     }
 
@@ -283,7 +297,13 @@ impl<H: Host> Engine<H> {
         }
         let mask = 1u8 << (addr & 7);
         let cell = self.shadow.cell(addr);
-        if cell.fast_path_hit(g.clock().epoch(), mask, kind.0) {
+        if cell.fast_path_hit(
+            &self.sites,
+            &g.local().own_sites,
+            g.clock().epoch(),
+            mask,
+            kind.0,
+        ) {
             return;
         }
         if let Some(race) = self.access_cell_slow(g, addr & !7, mask, kind.0, pc, None) {
@@ -298,7 +318,7 @@ impl<H: Host> Engine<H> {
         }
         let end = addr.saturating_add(size);
         let epoch = g.clock().epoch();
-        let mut stack = None;
+        let mut site = None;
         let mut a = addr;
         while a < end {
             let base = a & !7;
@@ -308,8 +328,13 @@ impl<H: Host> Engine<H> {
                 let n = hi - a;
                 let mask = ((1u16 << n) - 1) as u8;
                 let mask = mask << lo_bit;
-                if !self.shadow.cell(a).fast_path_hit(epoch, mask, kind.0) {
-                    let s = *stack.get_or_insert_with(|| self.access_stack(g, pc));
+                let own = &g.local().own_sites;
+                if !self
+                    .shadow
+                    .cell(a)
+                    .fast_path_hit(&self.sites, own, epoch, mask, kind.0)
+                {
+                    let s = *site.get_or_insert_with(|| self.access_site(g, pc, kind.0));
                     if let Some(race) = self.access_cell_slow(g, base, mask, kind.0, pc, Some(s)) {
                         self.report_race(g, race);
                         // Keep updating the rest of the range, without more reports.
@@ -322,7 +347,7 @@ impl<H: Host> Engine<H> {
         }
     }
 
-    fn update_range_quietly(&self, g: &Goroutine, mut a: usize, end: usize, kind: u8, s: StackId) {
+    fn update_range_quietly(&self, g: &Goroutine, mut a: usize, end: usize, kind: u8, s: SiteId) {
         while a < end {
             let base = a & !7;
             let hi = end.min(base + 8);
@@ -341,20 +366,21 @@ impl<H: Host> Engine<H> {
         mask: u8,
         kind: u8,
         pc: usize,
-        stack: Option<StackId>,
+        site: Option<SiteId>,
     ) -> Option<Race> {
-        let stack = stack.unwrap_or_else(|| self.access_stack(g, pc));
+        let site = site.unwrap_or_else(|| self.access_site(g, pc, kind));
         let st = g.clock();
         let a = NewAccess {
             epoch: st.epoch(),
-            stack,
+            stack: self.sites.get(site).stack,
             mask,
             kind,
+            site,
         };
         let local = g.local();
         local.recorded_at = a.epoch.time();
         let cell = self.shadow.cell(base);
-        let prev = cell.with_records(&mut local.scratch, |recs| {
+        let prev = cell.with_records(&self.sites, &mut local.scratch, |recs| {
             shadow::apply(recs, &a, &st.clock)
         });
         if cell.is_spilled() {
@@ -365,7 +391,7 @@ impl<H: Host> Engine<H> {
             cell: base,
             cur_mask: mask,
             cur_kind: kind,
-            cur_stack: stack,
+            cur_site: site,
             prev,
         })
     }
@@ -581,13 +607,14 @@ impl<H: Host> Engine<H> {
     }
 
     fn report_race(&self, g: &Goroutine, race: Race) {
+        let cur_stack = self.sites.get(race.cur_site).stack;
         let prev_tid = self.registry.lock().tid_of(race.prev.epoch);
         let cur = report::Access {
             addr: race.cell + race.cur_mask.trailing_zeros() as usize,
             write: race.cur_kind & KIND_WRITE != 0,
             tid: g.tid,
-            stack: self.stacks.pcs(race.cur_stack),
-            stack_id: race.cur_stack,
+            stack: self.stacks.pcs(cur_stack),
+            stack_id: cur_stack,
         };
         let prev = report::Access {
             addr: race.cell + race.prev.mask.trailing_zeros() as usize,

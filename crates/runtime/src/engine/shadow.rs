@@ -1,13 +1,21 @@
 //! Shadow memory: what is known about past accesses to each 8-byte cell of program memory.
 //!
 //! # Representation
-//! Every aligned 8-byte *cell* of Go memory (heap arenas and data+bss) has a 32-byte
-//! shadow cell at `(addr & !7) * 4 + offset`, mapped lazily (`MAP_NORESERVE`: untouched
-//! shadow costs nothing). A shadow cell is a list of *records*, each one past access:
-//! its epoch, the stack id of the access, the byte mask it covered within the cell and
-//! its kind (read/write, plain/atomic). Up to two records live inline in the cell; more
-//! spill to an out-of-line list ([`Ext`]) that grows as needed. Nothing is ever evicted
-//! for lack of room (TSan keeps four records and drops others).
+//! Every aligned 8-byte *cell* of Go memory (heap arenas and data+bss) has a 16-byte
+//! shadow cell at `(addr & !7) * 2 + offset` (2x program memory, as TSan), mapped lazily
+//! (`MAP_NORESERVE`: untouched shadow costs nothing). A shadow cell is a list of
+//! *records*, each one past access in one 64-bit word:
+//!
+//! ```text
+//!   63..61 flags (word 0 only)  60..36 time  35..28 byte mask  27..0 site id
+//! ```
+//!
+//! The site ([`super::site`]) names the clock index, the kind (read/write,
+//! plain/atomic) and the interned stack of the access, so a record is its epoch
+//! `(site.index, time)`, its bytes, its kind and its stack. Up to two records live
+//! inline; more spill to an out-of-line list ([`Ext`]) that grows as needed and comes
+//! back inline when it shrinks. Nothing is ever evicted for lack of room (TSan keeps
+//! four records and drops others).
 //!
 //! # The rule (per byte, exact)
 //! A new access `a` races with a recorded access `r` on a common byte when at least one
@@ -25,12 +33,15 @@
 //! # Fast path and locking
 //! If a record already has the accessing goroutine's current epoch, covers the new
 //! access's bytes and its kind covers the new kind, the access changes nothing (the
-//! "same epoch" case) and is decided from two lock-free loads. Everything else takes the
-//! cell's lock bit; records are written only under it. A record carrying the current
-//! epoch of goroutine `g` can only be removed by an access that races with it, so the
-//! lock-free check never hides a race that was not already reported.
+//! "same epoch" case) and is decided from lock-free single-word loads. Everything else
+//! takes the cell's lock bit (in word 0); records are written only under it. A record
+//! carrying the current epoch of goroutine `g` can only be removed by an access that
+//! races with it, so the lock-free check never hides a race that was not already
+//! reported. The out-of-line list's pointer is stored in word 1 with a zero mask field,
+//! so a reader that sees it instead of a record never takes it for a hit.
 
-use super::clock::{Epoch, VClock};
+use super::clock::{Epoch, Time, VClock};
+use super::site::{SITE_BITS, SiteId, SiteTable};
 use super::stack::StackId;
 use crate::sys;
 use alloc::boxed::Box;
@@ -45,28 +56,47 @@ const HAS_SYNC: u64 = 1 << 62;
 const EXT: u64 = 1 << 61;
 const CELL_BITS: u64 = LOCK | HAS_SYNC | EXT;
 
-/// Shadow bytes per 8 bytes of program memory.
-pub const SHADOW_SCALE: usize = 4;
+const SITE_MASK: u64 = (1 << SITE_BITS) - 1;
+const MASK_SHIFT: u32 = SITE_BITS;
+const TIME_SHIFT: u32 = MASK_SHIFT + 8;
+/// Bits of a record's time; a goroutine's time never exceeds [`MAX_RECORD_TIME`].
+const TIME_BITS: u32 = 61 - TIME_SHIFT;
+pub const MAX_RECORD_TIME: Time = (1 << TIME_BITS) - 2;
+const _: () = assert!(super::clock::MAX_TIME <= MAX_RECORD_TIME);
 
+/// Shadow bytes per 8 bytes of program memory.
+pub const SHADOW_SCALE: usize = 2;
+
+/// One past access, decoded (its site looked up).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Record {
     pub epoch: Epoch,
     pub stack: StackId,
     pub mask: u8,
     pub kind: u8,
+    pub site: SiteId,
 }
 
 impl Record {
-    fn meta(&self) -> u64 {
-        self.stack as u64 | (self.mask as u64) << 32 | (self.kind as u64) << 40
-    }
-    fn from_words(epoch: u64, meta: u64) -> Record {
-        Record {
-            epoch: Epoch(epoch),
-            stack: meta as u32,
-            mask: (meta >> 32) as u8,
-            kind: (meta >> 40) as u8,
+    #[inline]
+    fn word(&self) -> u64 {
+        if self.mask == 0 {
+            return 0;
         }
+        self.site as u64
+            | (self.mask as u64) << MASK_SHIFT
+            | (self.epoch.time() as u64) << TIME_SHIFT
+    }
+    fn from_word(w: u64, sites: &SiteTable) -> Option<Record> {
+        let w = w & !CELL_BITS;
+        let site = sites.get(rec_site(w));
+        (rec_mask(w) != 0).then(|| Record {
+            epoch: Epoch::new(site.index, rec_time(w)),
+            stack: site.stack,
+            mask: rec_mask(w),
+            kind: site.kind,
+            site: rec_site(w),
+        })
     }
     pub fn is_write(&self) -> bool {
         self.kind & KIND_WRITE != 0
@@ -74,6 +104,28 @@ impl Record {
     pub fn is_atomic(&self) -> bool {
         self.kind & KIND_ATOMIC != 0
     }
+}
+
+#[inline]
+fn rec_site(w: u64) -> SiteId {
+    (w & SITE_MASK) as SiteId
+}
+#[inline]
+fn rec_mask(w: u64) -> u8 {
+    (w >> MASK_SHIFT) as u8
+}
+#[inline]
+fn rec_time(w: u64) -> Time {
+    ((w & !CELL_BITS) >> TIME_SHIFT) as Time
+}
+
+/// Word 1 of a spilled cell: the list's address with the mask field left zero.
+fn ext_word(p: *mut Ext) -> u64 {
+    let p = p as u64;
+    (p & SITE_MASK) | (p >> SITE_BITS) << TIME_SHIFT
+}
+fn ext_ptr(w: u64) -> *mut Ext {
+    ((w & SITE_MASK) | (w >> TIME_SHIFT) << SITE_BITS) as *mut Ext
 }
 
 /// Whether an access of kind `new` makes a record of kind `old` redundant once `old`
@@ -96,14 +148,44 @@ pub fn conflicts(a: u8, b: u8) -> bool {
     (a | b) & KIND_WRITE != 0 && (a & b) & KIND_ATOMIC == 0
 }
 
-/// The out-of-line record list of a cell with more than two live records.
-pub struct Ext {
-    pub records: Vec<Record>,
+/// A goroutine's direct-mapped cache of sites of its *current* clock index, with their
+/// kinds, so the fast path rarely reads the shared site table. Cleared when the
+/// goroutine changes index.
+#[derive(Clone)]
+pub struct OwnSites([u32; OWN_SITES]);
+
+const OWN_SITES: usize = 64;
+
+impl OwnSites {
+    pub const fn new() -> Self {
+        OwnSites([0; OWN_SITES])
+    }
+    /// Notes that `site` (non-zero) is one of the goroutine's, of kind `kind`.
+    #[inline]
+    pub fn insert(&mut self, site: SiteId, kind: u8) {
+        self.0[site as usize % OWN_SITES] = site << 2 | kind as u32;
+    }
+    #[inline]
+    fn kind_of(&self, site: SiteId) -> Option<u8> {
+        let e = self.0[site as usize % OWN_SITES];
+        (e >> 2 == site && site != 0).then_some((e & 3) as u8)
+    }
 }
 
-#[repr(C, align(32))]
+impl Default for OwnSites {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The out-of-line record list of a cell with more than two live records (words).
+pub struct Ext {
+    pub records: Vec<u64>,
+}
+
+#[repr(C, align(16))]
 pub struct Cell {
-    w: [AtomicU64; 4],
+    w: [AtomicU64; 2],
 }
 
 /// The new access being applied to a cell.
@@ -113,6 +195,7 @@ pub struct NewAccess {
     pub stack: StackId,
     pub mask: u8,
     pub kind: u8,
+    pub site: SiteId,
 }
 
 /// Applies `a` to the record list: returns the first record it races with, after
@@ -147,36 +230,52 @@ pub fn apply(records: &mut Vec<Record>, a: &NewAccess, clock: &VClock) -> Option
             stack: a.stack,
             mask: a.mask,
             kind: a.kind,
+            site: a.site,
         });
     }
     race
 }
 
 impl Cell {
-    /// The lock-free "same epoch" check: true when the access changes nothing.
-    #[inline]
-    pub fn fast_path_hit(&self, epoch: Epoch, mask: u8, kind: u8) -> bool {
-        let m1 = self.w[1].load(Ordering::Acquire);
-        if m1 & (LOCK | EXT) != 0 {
+    /// The lock-free "same epoch" check: true when an access of `kind` to the bytes
+    /// `mask` by the goroutine at `epoch` changes nothing. `own` is the goroutine's
+    /// cache of its own sites (see [`OwnSites`]), consulted before the site table.
+    #[inline(always)]
+    pub fn fast_path_hit(
+        &self,
+        sites: &SiteTable,
+        own: &OwnSites,
+        epoch: Epoch,
+        mask: u8,
+        kind: u8,
+    ) -> bool {
+        let hit = |w: u64| {
+            rec_mask(w) & mask == mask && rec_time(w) == epoch.time() && {
+                let site = rec_site(w);
+                match own.kind_of(site) {
+                    Some(k) => covers(k, kind),
+                    None => {
+                        let s = sites.get(site);
+                        s.index == epoch.index() && covers(s.kind, kind)
+                    }
+                }
+            }
+        };
+        let w0 = self.w[0].load(Ordering::Acquire);
+        if w0 & (LOCK | EXT) != 0 {
             return false;
         }
-        let hit = |e: u64, meta: u64| {
-            let r = Record::from_words(e, meta);
-            r.epoch == epoch && r.mask & mask == mask && covers(r.kind, kind)
-        };
-        if hit(self.w[0].load(Ordering::Relaxed), m1) && self.w[1].load(Ordering::Acquire) == m1 {
-            return true;
-        }
-        let m3 = self.w[3].load(Ordering::Acquire);
-        hit(self.w[2].load(Ordering::Relaxed), m3) && self.w[1].load(Ordering::Acquire) == m1
+        // Word 1 is read after word 0: it is a record that was in the cell at some
+        // point since, or a spilled list's pointer, whose zero mask never hits.
+        hit(w0) || hit(self.w[1].load(Ordering::Acquire))
     }
 
     fn lock(&self) -> u64 {
         let mut spins = 0u32;
         loop {
-            let cur = self.w[1].load(Ordering::Relaxed);
+            let cur = self.w[0].load(Ordering::Relaxed);
             if cur & LOCK == 0
-                && self.w[1]
+                && self.w[0]
                     .compare_exchange_weak(cur, cur | LOCK, Ordering::Acquire, Ordering::Relaxed)
                     .is_ok()
             {
@@ -191,79 +290,80 @@ impl Cell {
         }
     }
 
-    /// Runs `f` on the cell's records under the cell lock, writing the result back:
-    /// inline when at most two records remain (a spilled list that shrinks comes back
-    /// inline, so the lock-free fast path sees the cell again), else out of line.
+    /// Runs `f` on the cell's (decoded) records under the cell lock, writing the result
+    /// back: inline when at most two records remain (a spilled list that shrinks comes
+    /// back inline, so the lock-free fast path sees the cell again), else out of line.
     pub fn with_records<R>(
         &self,
+        sites: &SiteTable,
         scratch: &mut Vec<Record>,
         f: impl FnOnce(&mut Vec<Record>) -> R,
     ) -> R {
-        let m1 = self.lock();
-        let bits = m1 & CELL_BITS & !LOCK;
-        if bits & EXT != 0 {
-            let ext = self.w[2].load(Ordering::Relaxed) as *mut Ext;
-            // SAFETY: an EXT cell's w2 holds a live `Box<Ext>` owned by the cell, and the
-            // cell lock gives exclusive access to it.
-            let records = unsafe { &mut (*ext).records };
-            let r = f(records);
-            if records.len() > 2 {
-                self.w[1].store(bits, Ordering::Release);
-                return r;
-            }
-            // SAFETY: as above; the cell stops referring to the list below, under the lock.
-            let ext = unsafe { Box::from_raw(ext) };
-            self.store_inline(&ext.records, bits & !EXT);
-            return r;
-        }
+        let w0 = self.lock();
+        let bits = w0 & CELL_BITS & !LOCK;
         scratch.clear();
-        for (e, m) in [(0, m1), (2, self.w[3].load(Ordering::Relaxed))] {
-            let e = self.w[e].load(Ordering::Relaxed);
-            if e != 0 {
-                scratch.push(Record::from_words(e, m & !CELL_BITS));
-            }
-        }
-        let r = f(scratch);
-        if scratch.len() <= 2 {
-            self.store_inline(scratch, bits);
+        let ext = if bits & EXT != 0 {
+            let ext = ext_ptr(self.w[1].load(Ordering::Relaxed));
+            // SAFETY: an EXT cell's word 1 encodes a live `Box<Ext>` owned by the cell,
+            // and the cell lock gives exclusive access to it.
+            let words = unsafe { &(*ext).records };
+            scratch.extend(words.iter().filter_map(|&w| Record::from_word(w, sites)));
+            Some(ext)
         } else {
-            // Room for a record per byte up front: spilled lists rarely regrow.
-            let mut records = Vec::with_capacity(8);
-            records.extend_from_slice(scratch);
-            let ext = Box::new(Ext { records });
-            self.w[0].store(0, Ordering::Relaxed);
-            self.w[2].store(Box::into_raw(ext) as u64, Ordering::Relaxed);
-            self.w[3].store(0, Ordering::Relaxed);
-            self.w[1].store(bits | EXT, Ordering::Release);
+            let w1 = self.w[1].load(Ordering::Relaxed);
+            scratch.extend([w0, w1].iter().filter_map(|&w| Record::from_word(w, sites)));
+            None
+        };
+        let r = f(scratch);
+        match ext {
+            Some(ext) if scratch.len() > 2 => {
+                // SAFETY: as above, still under the lock.
+                let words = unsafe { &mut (*ext).records };
+                words.clear();
+                words.extend(scratch.iter().map(Record::word));
+                self.w[0].store(bits, Ordering::Release);
+            }
+            Some(ext) => {
+                // SAFETY: as above; the cell stops referring to the list here, under the
+                // lock, so this is its last use.
+                drop(unsafe { Box::from_raw(ext) });
+                self.store_inline(scratch, bits & !EXT);
+            }
+            None if scratch.len() <= 2 => self.store_inline(scratch, bits),
+            None => {
+                // Room for a record per byte up front: spilled lists rarely regrow.
+                let mut records = Vec::with_capacity(8);
+                records.extend(scratch.iter().map(Record::word));
+                let ext = Box::into_raw(Box::new(Ext { records }));
+                self.w[1].store(ext_word(ext), Ordering::Relaxed);
+                self.w[0].store(bits | EXT, Ordering::Release);
+            }
         }
         r
     }
 
     /// Writes at most two records inline and releases the lock (`bits` without EXT).
     fn store_inline(&self, records: &[Record], bits: u64) {
-        let rec = |i: usize| records.get(i).copied().unwrap_or_default();
-        let (r0, r1) = (rec(0), rec(1));
-        self.w[0].store(r0.epoch.0, Ordering::Relaxed);
-        self.w[2].store(r1.epoch.0, Ordering::Relaxed);
-        self.w[3].store(r1.meta(), Ordering::Relaxed);
-        self.w[1].store(r0.meta() | bits, Ordering::Release);
+        let word = |i: usize| records.get(i).map_or(0, Record::word);
+        self.w[1].store(word(1), Ordering::Relaxed);
+        self.w[0].store(word(0) | bits, Ordering::Release);
     }
 
     /// Whether the records live out of line (the cell owns an [`Ext`]).
     pub fn is_spilled(&self) -> bool {
-        self.w[1].load(Ordering::Relaxed) & EXT != 0
+        self.w[0].load(Ordering::Relaxed) & EXT != 0
     }
 
     pub fn has_sync(&self) -> bool {
-        self.w[1].load(Ordering::Relaxed) & HAS_SYNC != 0
+        self.w[0].load(Ordering::Relaxed) & HAS_SYNC != 0
     }
 
     pub fn set_has_sync(&self) {
         if self.has_sync() {
             return;
         }
-        let m1 = self.lock();
-        self.w[1].store((m1 | HAS_SYNC) & !LOCK, Ordering::Release);
+        let w0 = self.lock();
+        self.w[0].store((w0 | HAS_SYNC) & !LOCK, Ordering::Release);
     }
 
     pub fn is_empty(&self) -> bool {
@@ -272,21 +372,19 @@ impl Cell {
 
     /// Forgets every record (and the sync marker); frees the out-of-line list.
     pub fn reset(&self) {
-        let m1 = self.lock();
-        if m1 & EXT != 0 {
-            let ext = self.w[2].load(Ordering::Relaxed) as *mut Ext;
+        let w0 = self.lock();
+        if w0 & EXT != 0 {
+            let ext = ext_ptr(self.w[1].load(Ordering::Relaxed));
             // SAFETY: as in `with_records`; after this the cell no longer refers to it.
             drop(unsafe { Box::from_raw(ext) });
         }
-        self.w[0].store(0, Ordering::Relaxed);
-        self.w[2].store(0, Ordering::Relaxed);
-        self.w[3].store(0, Ordering::Relaxed);
-        self.w[1].store(0, Ordering::Release);
+        self.w[1].store(0, Ordering::Relaxed);
+        self.w[0].store(0, Ordering::Release);
     }
 
     pub fn clear_sync(&self) {
-        let m1 = self.lock();
-        self.w[1].store(m1 & !(HAS_SYNC | LOCK), Ordering::Release);
+        let w0 = self.lock();
+        self.w[0].store(w0 & !(HAS_SYNC | LOCK), Ordering::Release);
     }
 }
 
@@ -311,9 +409,10 @@ const MARKS_DELTA: usize = 1 << 43;
 const PAGE: usize = 4096;
 /// Program bytes whose shadow fills one shadow page; the granularity of page marks.
 pub const APP_PER_SHADOW_PAGE: usize = PAGE / SHADOW_SCALE;
-/// Ranges of at least this many whole shadow pages are reset by `madvise`, which also
-/// returns their memory to the kernel; smaller ranges are cleared cell by cell.
-const MADVISE_MIN_PAGES: usize = 4096;
+/// Program ranges spanning at least this many bytes of whole shadow pages are reset by
+/// `madvise`, which also returns their memory to the kernel; smaller ranges are cleared
+/// cell by cell (madvise + refault costs more than it saves there).
+const MADVISE_MIN_APP: usize = 4 << 20;
 
 impl Shadow {
     pub const fn new(offset: usize) -> Self {
@@ -380,10 +479,7 @@ impl Shadow {
         };
         let first = addr.div_ceil(APP_PER_SHADOW_PAGE) * APP_PER_SHADOW_PAGE;
         let last = end / APP_PER_SHADOW_PAGE * APP_PER_SHADOW_PAGE;
-        if last < first + MADVISE_MIN_PAGES * APP_PER_SHADOW_PAGE
-            || !self.covers(first)
-            || !self.covers(last - 1)
-        {
+        if last < first + MADVISE_MIN_APP || !self.covers(first) || !self.covers(last - 1) {
             walk(addr, end);
             return;
         }
@@ -517,6 +613,7 @@ mod tests {
         NewAccess {
             epoch: Epoch::new(i, t),
             stack: i * 100 + t,
+            site: i * 100 + t,
             mask,
             kind,
         }
