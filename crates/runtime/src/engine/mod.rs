@@ -536,9 +536,6 @@ impl<H: Host> Engine<H> {
         if g.local().ignore_sync > 0 {
             return perform();
         }
-        self.func_enter(g, callerpc);
-        self.access_range(g, addr, size, pc, kind);
-        self.func_exit(g);
         let (releases, wrote) = {
             let mut shard = self.syncs.shard(addr);
             let wrote = perform();
@@ -564,6 +561,13 @@ impl<H: Host> Engine<H> {
             }
             (releases, wrote)
         };
+        // The access is checked after the acquire: an atomic that reads from a store
+        // is ordered after it (so a chain of read-modify-writes keeps one record, not
+        // one per goroutine), and before the tick: whoever acquires this release knows
+        // the access.
+        self.func_enter(g, callerpc);
+        self.access_range(g, addr, size, pc, kind);
+        self.func_exit(g);
         if releases {
             self.mark_sync(addr);
             self.tick(g);

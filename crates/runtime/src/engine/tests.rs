@@ -231,6 +231,24 @@ fn atomics_do_not_race_with_atomics_but_race_with_plain_accesses() {
 }
 
 #[test]
+fn an_atomic_load_is_ordered_after_the_store_it_reads_from() {
+    // Go's memory model: the load synchronises with the store it observes, so the plain
+    // write before the store happens before the load itself (no race), while another
+    // goroutine's unpublished plain write still races with it.
+    let t = T::new();
+    let m = t.main();
+    let (a, b, c) = (t.go(m), t.go(m), t.go(m));
+    t.write(a, 0);
+    atomic(&t, a, 0, Kind::ATOMIC_WRITE, AtomicSync::Release);
+    atomic(&t, b, 0, Kind::ATOMIC_READ, AtomicSync::Acquire);
+    assert_eq!(t.races(), 0, "{}", t.text());
+    t.write(c, 0); // races with a's store
+    assert_eq!(t.races(), 1);
+    atomic(&t, b, 0, Kind::ATOMIC_READ, AtomicSync::Acquire); // and with b's load
+    assert_eq!(t.races(), 2);
+}
+
+#[test]
 fn atomic_store_load_publishes_plain_data() {
     let t = T::new();
     let m = t.main();
