@@ -138,6 +138,84 @@ impl<H: Host> Engine<H> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::{Kind, Options};
+    use std::sync::Mutex;
+
+    /// Symbolises pc `p` as `f<p>` in `/src/t.go` line `p`; one heap block at BLOCK.
+    #[derive(Default)]
+    struct HeapHost {
+        text: Mutex<Vec<u8>>,
+        json: Mutex<Vec<u8>>,
+    }
+    const BLOCK: usize = APP + 0x100;
+    const APP: usize = 0x1000_0000;
+    impl Host for HeapHost {
+        fn symbolize(&self, pc: usize, frame: &mut crate::engine::report::FrameSink<'_>) {
+            frame(std::format!("f{pc:x}").as_bytes(), b"/src/t.go", pc, 0x10);
+        }
+        fn write_report(&self, text: &[u8]) {
+            self.text.lock().unwrap().extend_from_slice(text);
+        }
+        fn halt(&self, _: i32) {}
+        fn heap_block(&self, addr: usize) -> Option<(usize, usize)> {
+            (BLOCK..BLOCK + 32).contains(&addr).then_some((BLOCK, 32))
+        }
+        fn json_enabled(&self) -> bool {
+            true
+        }
+        fn write_json(&self, line: &[u8]) {
+            self.json.lock().unwrap().extend_from_slice(line);
+        }
+    }
+
+    #[test]
+    fn reports_name_the_allocating_goroutine_and_stack() {
+        let opts = Options {
+            alloc_sites: true,
+            atexit_sleep_ms: 0,
+            ..Options::default()
+        };
+        let e = Engine::new(
+            HeapHost::default(),
+            opts,
+            0x2f00_0000_0000,
+            crate::engine::clock::MAX_TIME,
+        );
+        assert!(e.map_shadow(APP, 1 << 20));
+        // SAFETY: the contexts stay live for the whole test.
+        let root = unsafe { &*e.new_root() };
+        // SAFETY: as above.
+        let main = unsafe { &*e.go_start(Some(root), 0x100) };
+        e.func_enter(main, 0x300);
+        // main allocates the block in the function at pc 0x350 (called from 0x300).
+        e.malloc(BLOCK, 32);
+        e.record_alloc(main, BLOCK, 32, 0x350);
+        // SAFETY: as above.
+        let child = unsafe { &*e.go_start(Some(main), 0x360) };
+        e.access(child, BLOCK + 8, 0x500, Kind::WRITE);
+        e.access(main, BLOCK + 8, 0x600, Kind::WRITE);
+        let text = std::string::String::from_utf8(e.host.text.lock().unwrap().clone()).unwrap();
+        assert!(
+            text.ends_with(
+                "Location is heap block of size 32 at 0x000010000100 allocated by main goroutine:\n  \
+                 f34f()\n      /src/t.go:847 +0x10\n==================\n"
+            ),
+            "{text}"
+        );
+        let json = std::string::String::from_utf8(e.host.json.lock().unwrap().clone()).unwrap();
+        assert_eq!(json.lines().count(), 1);
+        assert!(json.contains("\"location\":{\"kind\":\"heap\",\"start\":\"0x000010000100\",\"size\":32,\"allocated_by\":{\"goroutine\":1,\"stack\":[{\"function\":\"f34f\""), "{json}");
+        // Creation chain: the child's creation, then main's.
+        assert!(
+            json.contains(
+                "\"created\":[{\"goroutine\":2,\"finished\":false,\"stack\":[{\"function\":\"f35f\""
+            ),
+            "{json}"
+        );
+        // Freed: the site is forgotten, the location stays a heap block.
+        e.forget_allocs(BLOCK, 32);
+        assert!(e.alloc_sites_len() == 0);
+    }
 
     #[test]
     fn lookup_finds_moved_small_objects_and_forgets_freed_ones() {
