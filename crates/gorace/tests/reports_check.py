@@ -85,7 +85,7 @@ def run(cmd, **kw):
 
 
 def main():
-    gorace, tmp = sys.argv[1], sys.argv[2]
+    gorace, tmp = os.path.abspath(sys.argv[1]), sys.argv[2]
     update = "--update" in sys.argv
     env = dict(os.environ)
     env.pop("GORACE", None)

@@ -20,14 +20,25 @@
 //!   stack's top is the allocating call. If it is not found the stack ends one frame
 //!   higher; it is never wrong.
 //!
-//! Cost: nothing on the access path; per malloc, one load of `g.racectx`, a short
-//! frame walk and one sharded map insert (only when `alloc_sites=1` or `json_path` is
-//! set).
+//! * **Storage:** a direct-mapped side table, like shadow memory: one 8-byte word per
+//!   16 bytes of heap at `SIDE_OFFSET + addr/2` (`MAP_NORESERVE`, mapped per heap
+//!   arena as Go announces it through `__tsan_map_shadow`), holding `(goroutine report
+//!   number, interned stack id)` of the block starting in that 16-byte granule. Keyed
+//!   by the granule because under `-race` Go moves tiny noscan objects to the end of
+//!   their 16-byte slot (malloc.go): `__tsan_malloc`'s address and `findObject`'s slot
+//!   start then differ only below 16, and blocks are always 16 or more bytes apart.
+//!   Every malloc writes its granule (0 when the goroutine is unknown, so an old site is
+//!   never left behind) and every free clears it; no locks, no hashing.
+//!
+//! Cost: nothing on the access path; per malloc (only when `alloc_sites=1` or
+//! `json_path` is set), one load of `g.racectx`, a short frame walk, the engine's
+//! cached stack id and one store; per free, one store.
 
 use crate::engine::goroutine::Goroutine;
 use crate::lock::SpinLock;
 use crate::rt::engine;
-use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use crate::sys;
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 /// Size of `runtime.g` in go1.26/1.27 (DWARF); the scan stays inside it.
 const G_SCAN_BYTES: usize = 456;
@@ -40,6 +51,98 @@ const CONFIRM: u32 = 8;
 const MAX_PROBES: u32 = 4096;
 /// How many Go frames the frame-pointer walk looks at.
 const MAX_FRAMES: usize = 32;
+
+/// Where the side table lives: `SIDE_OFFSET + addr / 2` for heap address `addr`
+/// (heap at `0xc0..0xe0 << 32` → `0x5060..0x5070 << 32`), clear of gorace's shadow,
+/// ThreadSanitizer's layout, Go's heap hints and the mmap area near `0x7f..`.
+const SIDE_OFFSET: usize = 0x5000_0000_0000;
+/// Heap ranges are mapped in units whose table part is whole pages.
+const SIDE_ALIGN: usize = 8192;
+
+/// The heap span the side table covers, `[lo, hi)`.
+static SIDE_LO: AtomicUsize = AtomicUsize::new(0);
+static SIDE_HI: AtomicUsize = AtomicUsize::new(0);
+static SIDE_MAP_LOCK: SpinLock<()> = SpinLock::new(());
+
+fn map_side(lo: usize, hi: usize) -> bool {
+    if hi <= lo {
+        return true;
+    }
+    let (t_lo, t_hi) = (SIDE_OFFSET + lo / 2, SIDE_OFFSET + hi / 2);
+    sys::mmap_anon(
+        t_lo,
+        t_hi - t_lo,
+        sys::PROT_READ | sys::PROT_WRITE,
+        sys::MAP_NORESERVE | sys::MAP_FIXED_NOREPLACE,
+    ) == Some(t_lo as *mut u8)
+}
+
+/// Go mapped heap `[addr, addr+size)` (`__tsan_map_shadow` after the data range): map
+/// the side table for it, extending the covered span. If mapping fails the feature is
+/// switched off (reports just lack the allocation site).
+pub fn note_heap(addr: usize, size: usize) {
+    if !ENABLED.load(Ordering::Relaxed) {
+        return;
+    }
+    let _l = SIDE_MAP_LOCK.lock();
+    let lo = addr & !(SIDE_ALIGN - 1);
+    let hi = addr.saturating_add(size).div_ceil(SIDE_ALIGN) * SIDE_ALIGN;
+    if hi > 0x8000_0000_0000 {
+        ENABLED.store(false, Ordering::Relaxed);
+        return;
+    }
+    let (cur_lo, cur_hi) = (
+        SIDE_LO.load(Ordering::Relaxed),
+        SIDE_HI.load(Ordering::Relaxed),
+    );
+    let ok = if cur_hi == 0 {
+        let ok = map_side(lo, hi);
+        if ok {
+            SIDE_LO.store(lo, Ordering::Relaxed);
+            SIDE_HI.store(hi, Ordering::Release);
+        }
+        ok
+    } else {
+        let mut ok = true;
+        if lo < cur_lo {
+            ok &= map_side(lo, cur_lo);
+            if ok {
+                SIDE_LO.store(lo, Ordering::Release);
+            }
+        }
+        if hi > cur_hi && ok {
+            ok &= map_side(cur_hi, hi);
+            if ok {
+                SIDE_HI.store(hi, Ordering::Release);
+            }
+        }
+        ok
+    };
+    if !ok {
+        ENABLED.store(false, Ordering::Relaxed);
+    }
+}
+
+/// The table word of the block starting in `addr`'s 16-byte granule, if covered.
+#[inline]
+fn side_word(addr: usize) -> Option<&'static AtomicU64> {
+    if addr < SIDE_LO.load(Ordering::Acquire) || addr >= SIDE_HI.load(Ordering::Acquire) {
+        return None;
+    }
+    let w = SIDE_OFFSET + (addr >> 4) * 8;
+    // SAFETY: the table of every address in [SIDE_LO, SIDE_HI) is mapped read-write for
+    // the rest of the process (never unmapped), aligned, and only accessed atomically.
+    Some(unsafe { &*(w as *const AtomicU64) })
+}
+
+/// Who allocated the heap block starting at `start` (Go's `findObject` start).
+pub fn lookup(start: usize) -> Option<(u32, u32)> {
+    if !ENABLED.load(Ordering::Relaxed) || racectx_offset().is_none() {
+        return None;
+    }
+    let v = side_word(start)?.load(Ordering::Relaxed);
+    (v != 0).then_some(((v >> 32) as u32, v as u32))
+}
 
 const UNKNOWN: usize = 0;
 const DISABLED: usize = usize::MAX;
@@ -157,16 +260,33 @@ unsafe fn leaf_pc(g: usize, mut bp: usize, top: usize) -> usize {
 pub unsafe fn malloc(g: usize, bp: usize, p: usize, size: usize) {
     let e = engine();
     e.malloc(p, size);
-    if !ENABLED.load(Ordering::Relaxed) || g == 0 || g & 7 != 0 {
+    if !ENABLED.load(Ordering::Relaxed) {
         return;
     }
+    let Some(slot) = side_word(p) else {
+        return;
+    };
+    // SAFETY: forwarded from the caller's contract.
+    let site = unsafe { site(g, bp) };
+    slot.store(site, Ordering::Relaxed);
+}
+
+/// `(tid << 32 | stack id)` of the allocation being made on `g`, or 0 if unknown.
+///
+/// # Safety
+/// As for [`malloc`].
+unsafe fn site(g: usize, bp: usize) -> u64 {
+    let e = engine();
+    if g == 0 || g & 7 != 0 {
+        return 0;
+    }
     let off = match OFFSET.load(Ordering::Acquire) {
-        DISABLED => return,
+        DISABLED => return 0,
         UNKNOWN => {
             // SAFETY: g is the current runtime.g (caller's contract).
             unsafe { search(g) };
             match OFFSET.load(Ordering::Acquire) {
-                UNKNOWN | DISABLED => return,
+                UNKNOWN | DISABLED => return 0,
                 off => off,
             }
         }
@@ -175,21 +295,22 @@ pub unsafe fn malloc(g: usize, bp: usize, p: usize, size: usize) {
     // SAFETY: off was validated inside runtime.g.
     let ctx = unsafe { word(g + off) };
     if ctx == 0 {
-        return;
+        return 0;
     }
     // SAFETY: a validated racectx is a live context of this engine, used by this thread
     // (Go's mallocgc runs on the goroutine that owns it).
     let gr = unsafe { &*(ctx as *const Goroutine) };
     // SAFETY: g and bp come from the trampoline (caller's contract).
     let leaf = unsafe { leaf_pc(g, bp, e.shadow_top(gr)) };
-    e.record_alloc(gr, p, size, leaf);
+    (gr.tid as u64) << 32 | e.alloc_stack(gr, leaf) as u64
 }
 
-/// `__tsan_free`: forget allocation sites in the freed block.
+/// `__tsan_free`: forget the freed block's allocation site.
 pub fn free(p: usize, size: usize) {
-    let e = engine();
-    e.free(p, size);
-    if ENABLED.load(Ordering::Relaxed) {
-        e.forget_allocs(p, size);
+    engine().free(p, size);
+    if ENABLED.load(Ordering::Relaxed)
+        && let Some(slot) = side_word(p)
+    {
+        slot.store(0, Ordering::Relaxed);
     }
 }

@@ -37,6 +37,8 @@ pub fn note_map_shadow(addr: usize, size: usize) {
     if DATA_END.load(Ordering::Relaxed) == 0 {
         DATA_START.store(addr, Ordering::Relaxed);
         DATA_END.store(addr + size, Ordering::Relaxed);
+    } else {
+        crate::alloc_site::note_heap(addr, size);
     }
 }
 
@@ -146,6 +148,10 @@ impl Host for GoHost {
         // SymbolizeDataContext, which `ctx` is (race.go raceSymbolizeData).
         unsafe { cb(CMD_SYMBOLIZE_DATA, ctx.as_mut_ptr()) };
         (ctx[7] != 0 && ctx[1] != 0 && ctx[3] != 0 && ctx[2] <= addr).then_some((ctx[2], ctx[3]))
+    }
+
+    fn alloc_site(&self, start: usize) -> Option<(u32, u32)> {
+        crate::alloc_site::lookup(start)
     }
 
     fn is_global(&self, addr: usize) -> bool {

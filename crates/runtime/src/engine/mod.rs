@@ -83,8 +83,6 @@ pub struct Engine<H: Host> {
     report: SpinLock<report::ReportState>,
     report_count: AtomicU64,
     max_time: Time,
-    /// Allocation sites of heap blocks (see `heap_sites`); empty unless the host records them.
-    allocs: heap_sites::AllocSites,
 }
 
 /// The racing pair found by an access, reported after the cell lock is dropped.
@@ -111,7 +109,6 @@ impl<H: Host> Engine<H> {
             report: SpinLock::new(report::ReportState::default()),
             report_count: AtomicU64::new(0),
             max_time: max_time.min(MAX_TIME),
-            allocs: heap_sites::AllocSites::new(),
         }
     }
 

@@ -29,6 +29,11 @@ pub trait Host {
     fn heap_block(&self, _addr: usize) -> Option<(usize, usize)> {
         None
     }
+    /// Who allocated the heap block starting at `start`: `(goroutine report number,
+    /// stack id from [`Engine::alloc_stack`](super::Engine::alloc_stack))`, if known.
+    fn alloc_site(&self, _start: usize) -> Option<(u32, StackId)> {
+        None
+    }
     /// Whether `addr` is in the program's data or bss (a global variable).
     fn is_global(&self, _addr: usize) -> bool {
         false

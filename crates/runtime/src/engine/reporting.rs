@@ -101,8 +101,8 @@ impl<H: Host> Engine<H> {
     fn location(&self, addr: usize) -> Option<Location> {
         if let Some((start, size)) = self.host.heap_block(addr) {
             let alloc = self
-                .allocs
-                .lookup(start, addr)
+                .host
+                .alloc_site(start)
                 .map(|(tid, stack)| (tid, report::symbolize(&self.host, &self.stacks.pcs(stack))));
             return Some(Location::Heap { start, size, alloc });
         }
