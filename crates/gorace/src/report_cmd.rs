@@ -258,7 +258,7 @@ fn source_lines(file: &str, line: u64) -> Option<String> {
     for (n, text) in lines.iter().enumerate().take(hi).skip(lo - 1) {
         let n = n + 1;
         o.push_str(&format!(
-            "<span class=\"{}\">{n:5}  {}</span>\n",
+            "<span class=\"{}\">{n:5}  {}</span>",
             if n == l { "hit" } else { "ctx" },
             esc(text)
         ));
