@@ -102,9 +102,11 @@ def main():
     jpath = os.path.join(tmp, "tw")
     ext = run([binp], env={**env, "GORACE": "atexit_sleep_ms=0 alloc_sites=1 json_path=" + jpath})
     golden("tworaces.txt", norm_text(ext.stderr), update)
+    src = open(os.path.join(TESTDATA, "tworaces", "main.go")).read().splitlines()
+    alloc_line = 1 + next(i for i, l in enumerate(src) if "return &counter{" in l)
     check("alloc_sites=1: heap block allocated in newCounter",
           re.search(r"Location is heap block of size \d+ at 0x[0-9a-f]{12} allocated by main goroutine:\n"
-                    r"  main\.newCounter\(\)\n      .*/tworaces/main\.go:18 ", ext.stderr) is not None,
+                    r"  main\.newCounter\(\)\n      .*/tworaces/main\.go:%d " % alloc_line, ext.stderr) is not None,
           ext.stderr)
     files = [f for f in os.listdir(tmp) if f.startswith("tw.")]
     check("json_path writes tw.<pid>", files == ["tw.%d" % int(files[0][3:])] if files else False, str(files))

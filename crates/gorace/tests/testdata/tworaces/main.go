@@ -1,10 +1,13 @@
-// Two races, each detected in a fixed order (sleeps, not synchronisation, order them):
-// one on a heap object allocated by a helper, one on a global.
+// Two races, detected in a fixed order: one on a heap object allocated by a helper,
+// one on a global. The goroutines take turns through an atomic flag polled with race
+// synchronisation disabled (runtime.RaceDisable), so the order is fixed but no
+// happens-before edge hides the races.
 package main
 
 import (
 	"fmt"
-	"time"
+	"runtime"
+	"sync/atomic"
 )
 
 type counter struct {
@@ -22,18 +25,33 @@ func bump(c *counter) {
 	c.hits++
 }
 
+var turn atomic.Int32
+
+func waitTurn(n int32) {
+	runtime.RaceDisable()
+	for turn.Load() != n {
+		runtime.Gosched()
+	}
+	runtime.RaceEnable()
+}
+
+func setTurn(n int32) {
+	runtime.RaceDisable()
+	turn.Store(n)
+	runtime.RaceEnable()
+}
+
 func main() {
 	c := newCounter("a")
-	done := make(chan bool)
 	go func() {
 		bump(c)
 		total = 1
-		done <- true
+		setTurn(1)
+		waitTurn(2) // still running when the races are reported
 	}()
-	time.Sleep(100 * time.Millisecond)
+	waitTurn(1)
 	bump(c)
-	time.Sleep(100 * time.Millisecond)
 	total = 2
-	<-done
+	setTurn(2)
 	fmt.Println(c.hits, total)
 }
