@@ -128,6 +128,8 @@ struct Stream {
     offsets: BTreeMap<PathBuf, usize>,
     packages: HashSet<String>,
     tests: HashSet<String>,
+    /// The package of each test process, learnt from its races that name one.
+    pid_package: BTreeMap<u32, String>,
     pending: Vec<Race>,
     all: Vec<Race>,
 }
@@ -140,8 +142,17 @@ impl Stream {
         }
         for mut r in new {
             r.test = races::attribute(&r, Some(&self.tests)).or(r.test);
+            if let (Some(pid), Some(pkg)) = (r.pid, races::package_for(&r, &self.packages)) {
+                self.pid_package.insert(pid, pkg);
+            }
             self.pending.push(r);
         }
+    }
+
+    /// The package of a race: from its test or frames, else from its process.
+    fn package_of(&self, r: &Race) -> Option<String> {
+        races::package_for(r, &self.packages)
+            .or_else(|| r.pid.and_then(|p| self.pid_package.get(&p).cloned()))
     }
 
     /// Emits the pending races of `package` (and of `test` and its subtests, or all of
@@ -149,7 +160,7 @@ impl Stream {
     fn flush(&mut self, out: &mut impl Write, package: &str, test: Option<&str>) {
         let mut keep = Vec::new();
         for r in std::mem::take(&mut self.pending) {
-            let pkg = races::package_for(&r, &self.packages);
+            let pkg = self.package_of(&r);
             let mine = pkg.as_deref() == Some(package)
                 && match (test, &r.test) {
                     (None, _) => true,
@@ -171,7 +182,7 @@ impl Stream {
 
     fn flush_rest(&mut self, out: &mut impl Write) {
         for r in std::mem::take(&mut self.pending) {
-            let pkg = races::package_for(&r, &self.packages).unwrap_or_default();
+            let pkg = self.package_of(&r).unwrap_or_default();
             let name = r.test.as_ref().map(|t| t.name.clone());
             for line in output_events(&r, &pkg, name.as_deref()) {
                 let _ = writeln!(out, "{line}");
@@ -212,6 +223,7 @@ pub fn run(mut cmd: Command, go_args: &[OsString], own: &Own) -> Result<ExitCode
         offsets: BTreeMap::new(),
         packages: HashSet::new(),
         tests: HashSet::new(),
+        pid_package: BTreeMap::new(),
         pending: Vec::new(),
         all: Vec::new(),
     };
