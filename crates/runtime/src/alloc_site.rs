@@ -314,3 +314,43 @@ pub fn free(p: usize, size: usize) {
         slot.store(0, Ordering::Relaxed);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fake goroutine stack: frame records `[saved bp, return address]` linked
+    /// upwards, and a `runtime.g` whose first two words bound the stack.
+    #[test]
+    fn leaf_pc_is_the_return_address_below_the_shadow_top() {
+        let mut stack = [0usize; 64];
+        let base = stack.as_mut_ptr() as usize;
+        let at = |i: usize| base + i * 8;
+        // Frames (innermost first) at words 4, 10, 20, 30: racemalloc -> mallocgc ->
+        // F (allocating) -> F's caller.
+        let frames = [(4, 0x1111), (10, 0x2222), (20, 0x3333), (30, 0x4444)];
+        for (k, &(i, ret)) in frames.iter().enumerate() {
+            stack[i] = frames.get(k + 1).map_or(0, |&(j, _)| at(j));
+            stack[i + 1] = ret;
+        }
+        let g = [base, base + stack.len() * 8];
+        let gp = g.as_ptr() as usize;
+        // SAFETY: g and the frame chain are valid memory built above.
+        unsafe {
+            // F's func_enter pushed 0x3333, the return address into F's caller that F's
+            // frame record holds; the return address one frame below (0x2222, where
+            // mallocgc returns into F) is the allocating pc.
+            assert_eq!(leaf_pc(gp, at(4), 0x3333), 0x2222);
+            assert_eq!(leaf_pc(gp, at(4), 0x4444), 0x3333);
+            // Not found, empty shadow stack, a frame pointer outside the stack.
+            assert_eq!(leaf_pc(gp, at(4), 0x9999), 0);
+            assert_eq!(leaf_pc(gp, at(4), 0), 0);
+            assert_eq!(leaf_pc(gp, 0x10, 0x3333), 0);
+            assert_eq!(leaf_pc(gp, at(4) + 1, 0x3333), 0);
+        }
+        // A loop in the chain stops.
+        stack[20] = at(10);
+        // SAFETY: as above.
+        assert_eq!(unsafe { leaf_pc(gp, at(4), 0x4444) }, 0);
+    }
+}
