@@ -324,16 +324,20 @@ mod tests {
     #[test]
     fn leaf_pc_is_the_return_address_below_the_shadow_top() {
         let mut stack = [0usize; 64];
+        let len = stack.len();
         let base = stack.as_mut_ptr() as usize;
         let at = |i: usize| base + i * 8;
+        // All accesses go through `base` from here on.
+        // SAFETY: i < 64, inside `stack`, aligned.
+        let set = |i: usize, v: usize| unsafe { *(at(i) as *mut usize) = v };
         // Frames (innermost first) at words 4, 10, 20, 30: racemalloc -> mallocgc ->
         // F (allocating) -> F's caller.
         let frames = [(4, 0x1111), (10, 0x2222), (20, 0x3333), (30, 0x4444)];
         for (k, &(i, ret)) in frames.iter().enumerate() {
-            stack[i] = frames.get(k + 1).map_or(0, |&(j, _)| at(j));
-            stack[i + 1] = ret;
+            set(i, frames.get(k + 1).map_or(0, |&(j, _)| at(j)));
+            set(i + 1, ret);
         }
-        let g = [base, base + stack.len() * 8];
+        let g = [base, base + len * 8];
         let gp = g.as_ptr() as usize;
         // SAFETY: g and the frame chain are valid memory built above.
         unsafe {
@@ -349,7 +353,7 @@ mod tests {
             assert_eq!(leaf_pc(gp, at(4) + 1, 0x3333), 0);
         }
         // A loop in the chain stops.
-        stack[20] = at(10);
+        set(20, at(10));
         // SAFETY: as above.
         assert_eq!(unsafe { leaf_pc(gp, at(4), 0x4444) }, 0);
     }
