@@ -72,6 +72,10 @@ check runtime-is-gorace runtime_is_ours
 
 check bad-input scripts/bad-input.sh
 
+# Report forms: golden text/JSON/SARIF, SARIF schema, per-test attribution under
+# `gorace test -json`, summary, HTML in headless Chromium, bad input (~30 s).
+check reports scripts/reports.sh
+
 for extra in crates/scan/tests/fixtures.sh fuzz/run.sh; do
   if [ -x "$extra" ]; then
     check "$(basename "$(dirname "$extra")")-$(basename "$extra" .sh)" "$extra"

@@ -3,7 +3,10 @@
 //! GOROOT and cache, `runtime_object` holds the embedded runtime).
 
 mod farm;
+mod races;
+mod report_cmd;
 mod runtime_object;
+mod testrun;
 mod toolchain;
 
 use clap::{Parser, Subcommand};
@@ -23,9 +26,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// `go test -race` with gorace's runtime; every go flag passes through.
+    /// `go test -race` with gorace's runtime; every go flag passes through. Ends with a
+    /// summary of unique races; `--json-races FILE` also writes them as JSON lines;
+    /// under `-json`, races are output events of the test they belong to.
     #[command(disable_help_flag = true)]
     Test(GoArgs),
+    /// Convert race JSON lines to SARIF 2.1.0 (`--sarif`) and/or an HTML page (`--html`).
+    Report(report_cmd::ReportArgs),
     /// `go build -race` with gorace's runtime.
     #[command(disable_help_flag = true)]
     Build(GoArgs),
@@ -77,16 +84,23 @@ fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
-fn run_go(variant: Variant, sub: &str, args: &[OsString]) -> Result<ExitCode, String> {
+fn go_command(variant: Variant, sub: &str, args: &[OsString]) -> Result<Command, String> {
     let (_, s) = setup(variant)?;
-    let go = s.goroot.join("bin/go");
-    let status = Command::new(&go)
-        .arg(sub)
-        .arg("-race")
-        .args(args)
-        .envs(env_pairs(&s))
+    let mut cmd = Command::new(s.goroot.join("bin/go"));
+    cmd.arg(sub).arg("-race").args(args).envs(env_pairs(&s));
+    Ok(cmd)
+}
+
+fn run_test(variant: Variant, args: &[OsString]) -> Result<ExitCode, String> {
+    let (own, go_args) = testrun::split_args(args)?;
+    testrun::run(go_command(variant, "test", &go_args)?, &go_args, &own)
+}
+
+fn run_go(variant: Variant, sub: &str, args: &[OsString]) -> Result<ExitCode, String> {
+    let mut cmd = go_command(variant, sub, args)?;
+    let status = cmd
         .status()
-        .map_err(|e| format!("gorace: cannot run {}: {e}", go.display()))?;
+        .map_err(|e| format!("gorace: cannot run go {sub}: {e}"))?;
     use std::os::unix::process::ExitStatusExt;
     let code = status
         .code()
@@ -97,7 +111,8 @@ fn run_go(variant: Variant, sub: &str, args: &[OsString]) -> Result<ExitCode, St
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Cmd::Test(a) => run_go(cli.runtime, "test", &a.args),
+        Cmd::Test(a) => run_test(cli.runtime, &a.args),
+        Cmd::Report(a) => report_cmd::run(&a),
         Cmd::Build(a) => run_go(cli.runtime, "build", &a.args),
         Cmd::Run(a) => run_go(cli.runtime, "run", &a.args),
         Cmd::Install(a) => run_go(cli.runtime, "install", &a.args),

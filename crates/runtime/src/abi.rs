@@ -57,7 +57,11 @@ pub extern "C" fn __tsan_fini() {
 
 #[unsafe(no_mangle)]
 pub extern "C" fn __tsan_map_shadow(addr: usize, size: usize) {
-    if !FLOOR && !engine().map_shadow(addr, size) {
+    if FLOOR {
+        return;
+    }
+    rt::note_map_shadow(addr, size);
+    if !engine().map_shadow(addr, size) {
         rt::fatal(b"cannot map shadow memory", addr, size);
     }
 }
@@ -103,17 +107,38 @@ pub extern "C" fn __tsan_finalizer_goroutine(ctx: Ctx) {
     }
 }
 
+/// `__tsan_malloc(ctx, pc, p, sz)`: Go always passes ctx = pc = 0, so this trampoline
+/// replaces them with R14 (the current `*runtime.g`, which Go's `racecall<>` keeps in
+/// R14 across the C call) and RBP (Go's frame pointer), and jumps to [`malloc_with_g`];
+/// `alloc_site` works out the allocating goroutine and function from them.
+#[cfg(target_arch = "x86_64")]
+#[unsafe(naked)]
 #[unsafe(no_mangle)]
-pub extern "C" fn __tsan_malloc(_ctx: Ctx, _pc: usize, p: usize, sz: usize) {
+pub unsafe extern "C" fn __tsan_malloc(_ctx: Ctx, _pc: usize, _p: usize, _sz: usize) {
+    core::arch::naked_asm!(
+        "mov rdi, r14",
+        "mov rsi, rbp",
+        "jmp {imp}",
+        imp = sym malloc_with_g,
+    )
+}
+
+/// The body of `__tsan_malloc`, with `g` = R14 and `bp` = RBP at Go's call.
+///
+/// # Safety
+/// Only called by the `__tsan_malloc` trampoline, from Go's racecall.
+#[cfg(target_arch = "x86_64")]
+unsafe extern "C" fn malloc_with_g(g: usize, bp: usize, p: usize, sz: usize) {
     if !FLOOR {
-        engine().malloc(p, sz);
+        // SAFETY: g and bp are R14 and RBP at Go's racecall (trampoline above).
+        unsafe { crate::alloc_site::malloc(g, bp, p, sz) };
     }
 }
 
 #[unsafe(no_mangle)]
 pub extern "C" fn __tsan_free(p: usize, sz: usize) {
     if !FLOOR {
-        engine().free(p, sz);
+        crate::alloc_site::free(p, sz);
     }
 }
 

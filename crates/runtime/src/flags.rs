@@ -22,6 +22,8 @@ pub enum LogPath {
 pub struct Flags {
     pub opts: Options,
     pub log_path: LogPath,
+    /// `json_path`: races also go to `<path>.<pid>` as JSON lines.
+    pub json_path: Option<Vec<u8>>,
     /// Names gorace does not know.
     pub unknown: Vec<Vec<u8>>,
     /// ThreadSanitizer options gorace accepts but that change nothing here.
@@ -87,6 +89,7 @@ pub fn parse(s: &[u8]) -> Result<Flags, Vec<u8>> {
     let mut f = Flags {
         opts: Options::default(),
         log_path: LogPath::Stderr,
+        json_path: None,
         unknown: Vec::new(),
         without_effect: Vec::new(),
     };
@@ -179,6 +182,13 @@ fn apply(f: &mut Flags, name: &[u8], value: &[u8]) -> Result<(), Vec<u8>> {
         }
         b"report_bugs" => o.report_bugs = parse_bool(value).ok_or_else(want_bool)?,
         b"gorace_stats" => o.stats = parse_bool(value).ok_or_else(want_bool)?,
+        b"alloc_sites" => o.alloc_sites = parse_bool(value).ok_or_else(want_bool)?,
+        b"json_path" => {
+            if value.is_empty() {
+                return Err(error(&[b"empty value for json_path"]));
+            }
+            f.json_path = Some(value.to_vec());
+        }
         b"strip_path_prefix" => o.strip_path_prefix = value.to_vec(),
         b"log_path" => {
             f.log_path = match value {
@@ -225,6 +235,9 @@ mod tests {
         assert_eq!(f.opts.atexit_sleep_ms, 0);
         assert_eq!(f.opts.strip_path_prefix, b"/a b/");
         assert_eq!(f.log_path, LogPath::File(b"/tmp/x".to_vec()));
+        let f = parse(b"json_path=/tmp/r alloc_sites=1").unwrap();
+        assert_eq!(f.json_path.as_deref(), Some(&b"/tmp/r"[..]));
+        assert!(f.opts.alloc_sites);
     }
 
     #[test]
@@ -236,6 +249,8 @@ mod tests {
             b"atexit_sleep_ms=-1",
             b"history_size=x",
             b"log_path=",
+            b"json_path=",
+            b"alloc_sites=2",
             b"exitcode",
             b"strip_path_prefix='open",
         ] {

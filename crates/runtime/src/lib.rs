@@ -11,6 +11,7 @@ extern crate alloc;
 
 pub mod abi;
 pub mod alloc_mmap;
+pub mod alloc_site;
 pub mod atomics;
 pub mod engine;
 pub mod flags;

@@ -10,14 +10,37 @@ use crate::engine::{Engine, Host, Options};
 use crate::flags::{self, LogPath};
 use crate::lock::SpinLock;
 use crate::sys;
+use alloc::vec::Vec;
 use core::cell::UnsafeCell;
 use core::mem::MaybeUninit;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// Go's `racecallbackthunk(cmd, ctx)`.
 pub type Callback = unsafe extern "C" fn(cmd: usize, ctx: *mut usize);
 
 const CMD_SYMBOLIZE_CODE: usize = 1;
+const CMD_SYMBOLIZE_DATA: usize = 2;
+
+/// `GORACE=json_path`: where JSON lines go (`<path>.<pid>`), opened at the first race.
+struct JsonOut {
+    path: Vec<u8>,
+    /// The open file, -1 before the first line, -2 once opening failed (stderr is used).
+    fd: i32,
+}
+
+/// The program's data+bss, from the first `__tsan_map_shadow` (go-race-abi.md §1.4).
+static DATA_START: AtomicUsize = AtomicUsize::new(0);
+static DATA_END: AtomicUsize = AtomicUsize::new(0);
+
+/// Notes a shadow mapping; the first one Go makes is for data+bss.
+pub fn note_map_shadow(addr: usize, size: usize) {
+    if DATA_END.load(Ordering::Relaxed) == 0 {
+        DATA_START.store(addr, Ordering::Relaxed);
+        DATA_END.store(addr + size, Ordering::Relaxed);
+    } else {
+        crate::alloc_site::note_heap(addr, size);
+    }
+}
 
 struct Output {
     log_path: LogPath,
@@ -28,6 +51,7 @@ struct Output {
 pub struct GoHost {
     callback: Option<Callback>,
     out: SpinLock<Output>,
+    json: Option<SpinLock<JsonOut>>,
 }
 
 impl GoHost {
@@ -115,6 +139,55 @@ impl Host for GoHost {
     fn halt(&self, code: i32) {
         sys::exit(code)
     }
+
+    fn heap_block(&self, addr: usize) -> Option<(usize, usize)> {
+        let cb = self.callback?;
+        // addr, heap, start, size, name, file, line, res
+        let mut ctx = [addr, 0usize, 0, 0, 0, 0, 0, 0];
+        // SAFETY: `cb` is Go's racecallbackthunk; command 2 takes a 64-byte
+        // SymbolizeDataContext, which `ctx` is (race.go raceSymbolizeData).
+        unsafe { cb(CMD_SYMBOLIZE_DATA, ctx.as_mut_ptr()) };
+        (ctx[7] != 0 && ctx[1] != 0 && ctx[3] != 0 && ctx[2] <= addr).then_some((ctx[2], ctx[3]))
+    }
+
+    fn alloc_site(&self, start: usize) -> Option<(u32, u32)> {
+        crate::alloc_site::lookup(start)
+    }
+
+    fn is_global(&self, addr: usize) -> bool {
+        (DATA_START.load(Ordering::Relaxed)..DATA_END.load(Ordering::Relaxed)).contains(&addr)
+    }
+
+    fn json_enabled(&self) -> bool {
+        self.json.is_some()
+    }
+
+    fn write_json(&self, line: &[u8]) {
+        let Some(json) = &self.json else {
+            return;
+        };
+        let mut out = json.lock();
+        if out.fd == -1 {
+            let mut full = out.path.clone();
+            full.push(b'.');
+            crate::engine::report::push_dec(&mut full, sys::getpid() as u64);
+            full.push(0);
+            let r = sys::open_for_write(&full, sys::O_CREAT | sys::O_TRUNC | sys::O_APPEND);
+            if r < 0 {
+                let mut msg = b"gorace: cannot open json_path file ".to_vec();
+                msg.extend_from_slice(&full[..full.len() - 1]);
+                msg.extend_from_slice(b"; writing JSON lines to stderr\n");
+                sys::write_all(2, &msg);
+                out.fd = -2;
+            } else {
+                out.fd = r as i32;
+            }
+        }
+        // One write per line with O_APPEND: lines never interleave.
+        if out.fd < 0 || !sys::write_all(out.fd, line) {
+            sys::write_all(2, line);
+        }
+    }
 }
 
 struct Global {
@@ -176,11 +249,21 @@ pub fn init(callback: Option<Callback>) -> &'static Engine<GoHost> {
         msg.push(b'\n');
         sys::write_all(2, &msg);
     }
-    if let LogPath::File(path) = &parsed.log_path {
+    let log_file = match &parsed.log_path {
+        LogPath::File(path) => Some(path),
+        _ => None,
+    };
+    for (name, path) in [
+        (&b"log_path"[..], log_file),
+        (b"json_path", parsed.json_path.as_ref()),
+    ] {
+        let Some(path) = path else { continue };
         let mut dir = flags::log_dir(path).to_vec();
         dir.push(0);
         if sys::dir_writable(&dir).is_err() {
-            let mut msg = b"gorace: GORACE: log_path=".to_vec();
+            let mut msg = b"gorace: GORACE: ".to_vec();
+            msg.extend_from_slice(name);
+            msg.push(b'=');
             msg.extend_from_slice(path);
             msg.extend_from_slice(b": directory ");
             msg.extend_from_slice(&dir[..dir.len() - 1]);
@@ -188,6 +271,7 @@ pub fn init(callback: Option<Callback>) -> &'static Engine<GoHost> {
             fail(&msg);
         }
     }
+    crate::alloc_site::enable(parsed.opts.alloc_sites || parsed.json_path.is_some());
     let opts: Options = parsed.opts;
     let host = GoHost {
         callback,
@@ -195,6 +279,9 @@ pub fn init(callback: Option<Callback>) -> &'static Engine<GoHost> {
             log_path: parsed.log_path,
             fd: -1,
         }),
+        json: parsed
+            .json_path
+            .map(|path| SpinLock::new(JsonOut { path, fd: -1 })),
     };
     let built = Engine::new(
         host,

@@ -41,6 +41,9 @@ use core::sync::atomic::{AtomicBool, AtomicU32};
 #[derive(Default)]
 pub struct TidInfo {
     pub created_at: AtomicU32,
+    /// Report number of the creating goroutine (0: none), for creation chains in
+    /// JSON reports and per-test attribution.
+    pub parent: AtomicU32,
     pub finished: AtomicBool,
 }
 

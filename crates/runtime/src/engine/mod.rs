@@ -29,7 +29,10 @@
 pub mod chunked;
 pub mod clock;
 pub mod goroutine;
+pub mod heap_sites;
+pub mod json;
 pub mod report;
+mod reporting;
 pub mod shadow;
 pub mod site;
 pub mod stack;
@@ -145,6 +148,8 @@ impl<H: Host> Engine<H> {
         let idx = reg.alloc_index(tid, &mut clock);
         let info = TidInfo::default();
         info.created_at.store(created_at, Ordering::Relaxed);
+        info.parent
+            .store(parent.map_or(0, |p| p.tid), Ordering::Relaxed);
         // Past 2^28 goroutines their creation stacks are no longer kept; races are.
         let _ = self.tids.push(info);
         let g = Box::into_raw(Box::new(Goroutine::new(tid, idx, clock))) as *const Goroutine;
@@ -610,54 +615,7 @@ impl<H: Host> Engine<H> {
         self.report_count.load(Ordering::Relaxed)
     }
 
-    fn report_race(&self, g: &Goroutine, race: Race) {
-        let cur_stack = self.sites.get(race.cur_site).stack;
-        let prev_tid = self.registry.lock().tid_of(race.prev.epoch);
-        let cur = report::Access {
-            addr: race.cell + race.cur_mask.trailing_zeros() as usize,
-            write: race.cur_kind & KIND_WRITE != 0,
-            tid: g.tid,
-            stack: self.stacks.pcs(cur_stack),
-            stack_id: cur_stack,
-        };
-        let prev = report::Access {
-            addr: race.cell + race.prev.mask.trailing_zeros() as usize,
-            write: race.prev.is_write(),
-            tid: prev_tid.unwrap_or(u32::MAX),
-            stack: self.stacks.pcs(race.prev.stack),
-            stack_id: race.prev.stack,
-        };
-        let mut threads = Vec::new();
-        for tid in [cur.tid, prev.tid] {
-            if tid == 1 || tid == u32::MAX || threads.iter().any(|t: &report::Thread| t.tid == tid)
-            {
-                continue;
-            }
-            let (created, finished) = match self.tids.get(tid as usize) {
-                Some(info) => (
-                    info.created_at.load(Ordering::Relaxed),
-                    info.finished.load(Ordering::Relaxed),
-                ),
-                None => (0, false),
-            };
-            threads.push(report::Thread {
-                tid,
-                finished,
-                stack: self.stacks.pcs(created),
-            });
-        }
-        let mut state = self.report.lock();
-        if !state.admit(&self.opts, &cur, &prev) {
-            return;
-        }
-        let text = report::format(&self.host, &self.opts, &cur, &prev, &threads);
-        self.host.write_report(&text);
-        self.report_count.fetch_add(1, Ordering::Relaxed);
-        if self.opts.halt_on_error {
-            self.host.halt(self.opts.exitcode);
-        }
-        drop(state);
-    }
+    // `report_race` is in `reporting`.
 
     /// Internal figures for `GORACE=gorace_stats=1`: goroutines created, clock indexes,
     /// live goroutines, the longest live clock and its holes, sync objects.

@@ -24,6 +24,26 @@ pub trait Host {
     fn write_report(&self, text: &[u8]);
     /// `halt_on_error`: stops the program with `code` (returns only in tests).
     fn halt(&self, code: i32);
+    /// The heap block `(start, size)` containing `addr`, if it is in one (Go's
+    /// `findObject`, callback command 2).
+    fn heap_block(&self, _addr: usize) -> Option<(usize, usize)> {
+        None
+    }
+    /// Who allocated the heap block starting at `start`: `(goroutine report number,
+    /// stack id from [`Engine::alloc_stack`](super::Engine::alloc_stack))`, if known.
+    fn alloc_site(&self, _start: usize) -> Option<(u32, StackId)> {
+        None
+    }
+    /// Whether `addr` is in the program's data or bss (a global variable).
+    fn is_global(&self, _addr: usize) -> bool {
+        false
+    }
+    /// Whether reports should also be written as JSON lines (`GORACE=json_path`).
+    fn json_enabled(&self) -> bool {
+        false
+    }
+    /// Writes one JSON line (with its newline).
+    fn write_json(&self, _line: &[u8]) {}
 }
 
 /// The report-related GORACE options (see `flags` for parsing).
@@ -39,6 +59,9 @@ pub struct Options {
     pub report_bugs: bool,
     /// Print internal figures at exit (`gorace_stats=1`).
     pub stats: bool,
+    /// Add the heap block and its allocation site to text reports (`alloc_sites=1`;
+    /// off by default, so that the default text is exactly Go's).
+    pub alloc_sites: bool,
 }
 
 impl Default for Options {
@@ -53,6 +76,7 @@ impl Default for Options {
             history_size: 0,
             report_bugs: true,
             stats: false,
+            alloc_sites: false,
         }
     }
 }
@@ -65,13 +89,6 @@ pub struct Access {
     /// Innermost first.
     pub stack: Vec<usize>,
     pub stack_id: StackId,
-}
-
-/// A goroutine listed under the accesses, with its creation stack.
-pub struct Thread {
-    pub tid: u32,
-    pub finished: bool,
-    pub stack: Vec<usize>,
 }
 
 /// What has been reported, for deduplication.
@@ -149,33 +166,92 @@ pub fn strip_path<'a>(file: &'a [u8], prefix: &[u8]) -> &'a [u8] {
     f.strip_prefix(b"./").unwrap_or(f)
 }
 
-fn push_stack<H: Host>(out: &mut Vec<u8>, host: &H, opts: &Options, pcs: &[usize]) {
-    let mut frames: Vec<(Vec<u8>, Vec<u8>, usize, usize)> = Vec::new();
+/// One symbolised (logical) frame. `file` is the full path; `strip_path_prefix` is
+/// applied when printing text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frame {
+    pub func: Vec<u8>,
+    pub file: Vec<u8>,
+    pub line: usize,
+    pub off: usize,
+    /// The physical pc the frame was symbolised from (a return or access address).
+    pub pc: usize,
+}
+
+/// Symbolises `pcs` (innermost first) into logical frames, dropping the outermost one
+/// as TSan does (it is always runtime glue).
+pub fn symbolize<H: Host>(host: &H, pcs: &[usize]) -> Vec<Frame> {
+    let mut frames: Vec<Frame> = Vec::new();
     for &pc in pcs {
         host.symbolize(pc.wrapping_sub(1), &mut |func, file, line, off| {
-            frames.push((
-                func.to_vec(),
-                strip_path(file, &opts.strip_path_prefix).to_vec(),
+            frames.push(Frame {
+                func: func.to_vec(),
+                file: file.to_vec(),
                 line,
                 off,
-            ));
+                pc,
+            });
         });
     }
     if frames.len() >= 2 {
         frames.pop();
     }
+    frames
+}
+
+/// Where a goroutine was created: its report number and the creation stack.
+pub struct Creation {
+    pub tid: u32,
+    pub finished: bool,
+    pub frames: Vec<Frame>,
+}
+
+/// One side of a race, symbolised.
+pub struct SymAccess {
+    pub addr: usize,
+    /// Bytes of this access inside the racing 8-byte cell.
+    pub size: usize,
+    pub write: bool,
+    pub atomic: bool,
+    /// Report number; `u32::MAX` if unknown.
+    pub tid: u32,
+    pub frames: Vec<Frame>,
+    /// Creation of this goroutine, then of its parent, and so on (nearest first; the
+    /// text report uses only the first).
+    pub chain: Vec<Creation>,
+}
+
+/// Where the racing memory is.
+pub enum Location {
+    /// A heap block, and the goroutine and stack that allocated it when known.
+    Heap {
+        start: usize,
+        size: usize,
+        alloc: Option<(u32, Vec<Frame>)>,
+    },
+    /// A global variable (data or bss).
+    Global,
+}
+
+/// A whole race, symbolised: the current access first.
+pub struct RaceReport {
+    pub accesses: [SymAccess; 2],
+    pub location: Option<Location>,
+}
+
+fn push_frames(out: &mut Vec<u8>, opts: &Options, frames: &[Frame]) {
     if frames.is_empty() {
         out.extend_from_slice(b"  [failed to restore the stack]\n");
     }
-    for (func, file, line, off) in frames {
+    for f in frames {
         out.extend_from_slice(b"  ");
-        out.extend_from_slice(&func);
+        out.extend_from_slice(&f.func);
         out.extend_from_slice(b"()\n      ");
-        out.extend_from_slice(&file);
+        out.extend_from_slice(strip_path(&f.file, &opts.strip_path_prefix));
         out.push(b':');
-        push_dec(out, line as u64);
+        push_dec(out, f.line as u64);
         out.extend_from_slice(b" +0x");
-        push_hex(out, off as u64, 1);
+        push_hex(out, f.off as u64, 1);
         out.push(b'\n');
     }
 }
@@ -189,17 +265,12 @@ fn push_goroutine(out: &mut Vec<u8>, tid: u32) {
     }
 }
 
-/// The whole text of one report.
-pub fn format<H: Host>(
-    host: &H,
-    opts: &Options,
-    cur: &Access,
-    prev: &Access,
-    threads: &[Thread],
-) -> Vec<u8> {
+/// The whole text of one report, in Go's format; with `alloc_sites`, a heap block's
+/// location and allocation stack follow the goroutine blocks.
+pub fn format(opts: &Options, r: &RaceReport) -> Vec<u8> {
     let mut out = Vec::with_capacity(1024);
     out.extend_from_slice(b"==================\nWARNING: DATA RACE");
-    for (i, a) in [cur, prev].into_iter().enumerate() {
+    for (i, a) in r.accesses.iter().enumerate() {
         out.extend_from_slice(match (i, a.write) {
             (0, true) => b"\nWrite at 0x".as_slice(),
             (0, false) => b"\nRead at 0x",
@@ -210,18 +281,44 @@ pub fn format<H: Host>(
         out.extend_from_slice(b" by ");
         push_goroutine(&mut out, a.tid);
         out.extend_from_slice(b":\n");
-        push_stack(&mut out, host, opts, &a.stack);
+        push_frames(&mut out, opts, &a.frames);
     }
-    for t in threads {
+    let mut listed: Vec<u32> = Vec::new();
+    for a in &r.accesses {
+        if a.tid == 1 || a.tid == u32::MAX || listed.contains(&a.tid) {
+            continue;
+        }
+        listed.push(a.tid);
+        let (finished, frames) = match a.chain.first() {
+            Some(c) => (c.finished, &c.frames[..]),
+            None => (false, &[][..]),
+        };
         out.extend_from_slice(b"\nGoroutine ");
-        push_dec(&mut out, t.tid as u64);
-        out.extend_from_slice(if t.finished {
+        push_dec(&mut out, a.tid as u64);
+        out.extend_from_slice(if finished {
             b" (finished)"
         } else {
             b" (running)"
         });
         out.extend_from_slice(b" created at:\n");
-        push_stack(&mut out, host, opts, &t.stack);
+        push_frames(&mut out, opts, frames);
+    }
+    if opts.alloc_sites
+        && let Some(Location::Heap { start, size, alloc }) = &r.location
+    {
+        out.extend_from_slice(b"\nLocation is heap block of size ");
+        push_dec(&mut out, *size as u64);
+        out.extend_from_slice(b" at 0x");
+        push_hex(&mut out, *start as u64, 12);
+        match alloc {
+            Some((tid, frames)) => {
+                out.extend_from_slice(b" allocated by ");
+                push_goroutine(&mut out, *tid);
+                out.extend_from_slice(b":\n");
+                push_frames(&mut out, opts, frames);
+            }
+            None => out.extend_from_slice(b" (allocation site unknown)\n"),
+        }
     }
     out.extend_from_slice(b"==================\n");
     out

@@ -1,0 +1,3 @@
+module gorace.test/testdata
+
+go 1.26
