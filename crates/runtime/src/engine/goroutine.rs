@@ -61,13 +61,27 @@ impl ClockState {
 
 pub const LEAF_CACHE: usize = 32;
 
+/// The interned stack of one shadow-stack depth, and the last access site seen with it
+/// as prefix: deep recursion revisits the same depths with the same accesses, which a
+/// small shared cache would keep evicting.
+#[derive(Clone, Copy, Default)]
+pub struct FrameNode {
+    pub parent: StackId,
+    pub pc: usize,
+    pub id: StackId,
+    /// `pc | kind << 56` of the last access made with this stack as prefix, and its site
+    /// (0: none; reset whenever `id` changes or the goroutine changes clock index).
+    pub leaf_key: usize,
+    pub leaf_site: super::site::SiteId,
+}
+
 /// Per-goroutine state used only by the thread running the goroutine.
 pub struct Local {
     /// Shadow call stack: the return addresses passed to func_enter, outermost first.
     pub pcs: Vec<usize>,
     /// `nodes[d]`: interned id of `pcs[..=d]`, valid for `d < valid`, and the `(parent,
     /// pc)` it was computed from, so that re-entering the same call reuses it.
-    pub nodes: Vec<(StackId, usize, StackId)>,
+    pub nodes: Vec<FrameNode>,
     pub valid: usize,
     /// Small direct-mapped cache of access sites: (prefix id, access pc | kind << 56) →
     /// site id; cleared when the goroutine changes clock index.

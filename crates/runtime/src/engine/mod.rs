@@ -30,6 +30,7 @@ pub mod chunked;
 pub mod clock;
 pub mod goroutine;
 pub mod heap_sites;
+pub mod interner;
 pub mod json;
 pub mod report;
 mod reporting;
@@ -43,7 +44,7 @@ use alloc::vec::Vec;
 use chunked::ChunkedVec;
 use clock::{Epoch, MAX_TIME, Time, VClock};
 use core::sync::atomic::{AtomicU64, Ordering};
-use goroutine::{Goroutine, Registry, TidInfo};
+use goroutine::{FrameNode, Goroutine, Registry, TidInfo};
 use shadow::{KIND_ATOMIC, KIND_WRITE, NewAccess, Record, Shadow};
 use site::{SiteId, SiteTable};
 use stack::{StackDepot, StackId};
@@ -227,6 +228,9 @@ impl<H: Host> Engine<H> {
         // Cached sites name the old index.
         l.leaf_cache = [(0, 0, 0); goroutine::LEAF_CACHE];
         l.own_sites = shadow::OwnSites::new();
+        for node in &mut l.nodes {
+            node.leaf_site = 0;
+        }
     }
 
     // ----- call stacks ------------------------------------------------------------------
@@ -245,30 +249,41 @@ impl<H: Host> Engine<H> {
         }
     }
 
-    /// The interned id of `g`'s shadow call stack (without the access pc).
+    /// The interned id of `g`'s shadow call stack (without the access pc). Stacks
+    /// deeper than [`stack::MAX_DEPTH`] keep their outermost frames and a marker for the
+    /// rest, so deep recursion does not intern a new stack per level.
     fn prefix_stack(&self, g: &Goroutine) -> StackId {
         let l = g.local();
-        let n = l.pcs.len();
+        let depth = l.pcs.len();
+        let n = depth.min(stack::MAX_DEPTH);
         if l.nodes.len() < n {
-            l.nodes.resize(n, (0, 0, 0));
+            l.nodes.resize(n, FrameNode::default());
         }
         let mut parent = if l.valid == 0 {
             0
         } else {
-            l.nodes[l.valid - 1].2
+            l.nodes[l.valid - 1].id
         };
         for d in l.valid..n {
-            let pc = l.pcs[d];
-            let (p, q, id) = l.nodes[d];
-            let id = if p == parent && q == pc && id != 0 {
-                id
+            let pc = if d == stack::MAX_DEPTH - 1 && depth > stack::MAX_DEPTH {
+                stack::ELIDED_PC
             } else {
-                self.stacks.intern(parent, pc)
+                l.pcs[d]
             };
-            l.nodes[d] = (parent, pc, id);
-            parent = id;
+            let node = &mut l.nodes[d];
+            if !(node.parent == parent && node.pc == pc && node.id != 0) {
+                *node = FrameNode {
+                    parent,
+                    pc,
+                    id: self.stacks.intern(parent, pc),
+                    leaf_key: 0,
+                    leaf_site: 0,
+                };
+            }
+            parent = node.id;
         }
-        l.valid = n;
+        // The last slot depends on the depth (marker or frame): always re-check it.
+        l.valid = n.min(stack::MAX_DEPTH - 1);
         parent
     }
 
@@ -279,17 +294,31 @@ impl<H: Host> Engine<H> {
         let l = g.local();
         // pcs are user-space addresses (< 2^47): the kind fits above them.
         let key = pc | (kind as usize) << 56;
-        let slot = (pc ^ (pc >> 7) ^ prefix as usize ^ kind as usize) % goroutine::LEAF_CACHE;
-        let (p, k, id) = l.leaf_cache[slot];
-        if p == prefix && k == key && id != 0 {
-            l.own_sites.insert(id, kind);
-            return id;
+        let depth = l.pcs.len().min(stack::MAX_DEPTH);
+        if let Some(top) = depth.checked_sub(1).map(|d| &l.nodes[d])
+            && top.leaf_key == key
+            && top.leaf_site != 0
+        {
+            let site = top.leaf_site;
+            l.own_sites.insert(site, kind);
+            return site;
         }
-        let stack = self.stacks.intern(prefix, pc);
-        let id = self.sites.intern(g.clock().idx, kind, stack);
-        l.leaf_cache[slot] = (prefix, key, id);
-        l.own_sites.insert(id, kind);
-        id
+        let slot = (pc ^ (pc >> 7) ^ prefix as usize ^ kind as usize) % goroutine::LEAF_CACHE;
+        let (p, k, cached) = l.leaf_cache[slot];
+        let site = if p == prefix && k == key && cached != 0 {
+            cached
+        } else {
+            let stack = self.stacks.intern(prefix, pc);
+            let site = self.sites.intern(g.clock().idx, kind, stack);
+            l.leaf_cache[slot] = (prefix, key, site);
+            site
+        };
+        if let Some(top) = depth.checked_sub(1).map(|d| &mut l.nodes[d]) {
+            top.leaf_key = key;
+            top.leaf_site = site;
+        }
+        l.own_sites.insert(site, kind);
+        site
     }
 
     // ----- memory accesses ----------------------------------------------------------------

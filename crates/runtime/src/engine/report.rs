@@ -183,6 +183,16 @@ pub struct Frame {
 pub fn symbolize<H: Host>(host: &H, pcs: &[usize]) -> Vec<Frame> {
     let mut frames: Vec<Frame> = Vec::new();
     for &pc in pcs {
+        if pc == super::stack::ELIDED_PC {
+            frames.push(Frame {
+                func: b"...".to_vec(),
+                file: b"(gorace: frames elided, the stack was deeper than 1024 calls)".to_vec(),
+                line: 0,
+                off: 0,
+                pc,
+            });
+            continue;
+        }
         host.symbolize(pc.wrapping_sub(1), &mut |func, file, line, off| {
             frames.push(Frame {
                 func: func.to_vec(),

@@ -10,11 +10,9 @@
 //! Invariants: site 0 is "no site" (an empty record); ids are stable for the whole run
 //! and below 2^28; a site's fields never change after it is interned.
 
-use super::chunked::ChunkedVec;
 use super::clock::Index;
+use super::interner::{Interner, Key, mix};
 use super::stack::StackId;
-use crate::lock::SpinLock;
-use hashbrown::HashMap;
 
 pub type SiteId = u32;
 
@@ -32,38 +30,34 @@ pub struct Site {
     pub kind: u8,
 }
 
+impl Key for Site {
+    #[inline]
+    fn hash(&self) -> u64 {
+        mix(self.stack as u64 | (self.index as u64) << 32 ^ (self.kind as u64) << 62)
+    }
+}
+
+/// Interned sites; lookups of known sites take no lock (see `interner`).
 pub struct SiteTable {
-    sites: ChunkedVec<Site>,
-    ids: SpinLock<HashMap<(StackId, Index, u8), SiteId>>,
+    sites: Interner<Site>,
 }
 
 impl SiteTable {
     pub fn new() -> Self {
-        let sites = ChunkedVec::new();
-        sites.push(Site::default()); // id 0: no site
         SiteTable {
-            sites,
-            ids: SpinLock::new(HashMap::new()),
+            sites: Interner::new(), // id 0: no site
         }
     }
 
     /// The id of the site `(index, kind, stack)`.
     pub fn intern(&self, index: Index, kind: u8, stack: StackId) -> SiteId {
-        let mut ids = self.ids.lock();
         let stack = if self.sites.len() >= STACKLESS_FROM {
             0
         } else {
             stack
         };
-        if let Some(&id) = ids.get(&(stack, index, kind)) {
-            return id;
-        }
-        let site = Site { stack, index, kind };
-        match self.sites.push(site) {
-            Some(id) if id < 1 << SITE_BITS => {
-                ids.insert((stack, index, kind), id as SiteId);
-                id as SiteId
-            }
+        match self.sites.intern(Site { stack, index, kind }) {
+            Some(id) if id < 1 << SITE_BITS => id,
             // Unreachable in practice: stackless sites number at most indexes × 4.
             _ => panic!("access site table full"),
         }
@@ -72,7 +66,7 @@ impl SiteTable {
     /// The site `id` (ids come from `intern`; 0 gives the empty site).
     #[inline]
     pub fn get(&self, id: SiteId) -> Site {
-        self.sites.get(id as usize).copied().unwrap_or_default()
+        self.sites.get(id).copied().unwrap_or_default()
     }
 
     pub fn len(&self) -> usize {

@@ -7,50 +7,48 @@
 //! freed: their number is bounded by the program's distinct call paths, not by its
 //! running time.
 
-use super::chunked::ChunkedVec;
-use crate::lock::SpinLock;
+use super::interner::{Interner, Key, mix};
 use alloc::vec::Vec;
-use hashbrown::HashMap;
+
+/// Recorded stacks keep at most this many frames: the outermost `MAX_DEPTH - 1` and,
+/// for deeper stacks, [`ELIDED_PC`] in place of the rest (the access pc stays on top).
+pub const MAX_DEPTH: usize = 1024;
+/// The pc standing for frames left out of a deeper stack (never a real code address).
+pub const ELIDED_PC: usize = 1;
 
 /// 0 is the empty stack.
 pub type StackId = u32;
 
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
 struct Node {
     parent: StackId,
     pc: usize,
 }
 
+impl Key for Node {
+    #[inline]
+    fn hash(&self) -> u64 {
+        mix(self.pc as u64 ^ (self.parent as u64).rotate_left(47))
+    }
+}
+
+/// Interned stacks; lookups of known stacks take no lock (see `interner`).
 pub struct StackDepot {
-    nodes: ChunkedVec<Node>,
-    index: SpinLock<HashMap<(StackId, usize), StackId>>,
+    nodes: Interner<Node>,
 }
 
 impl StackDepot {
     pub fn new() -> Self {
-        let nodes = ChunkedVec::new();
-        nodes.push(Node::default()); // id 0: the empty stack
         StackDepot {
-            nodes,
-            index: SpinLock::new(HashMap::new()),
+            nodes: Interner::new(),
         }
     }
 
     /// The id of stack `parent` extended by `pc`.
     pub fn intern(&self, parent: StackId, pc: usize) -> StackId {
-        let mut index = self.index.lock();
-        if let Some(&id) = index.get(&(parent, pc)) {
-            return id;
-        }
         // Past 2^28 distinct nodes, fall back to the parent: the stack gets shorter, the
         // race is still reported.
-        match self.nodes.push(Node { parent, pc }) {
-            Some(id) => {
-                index.insert((parent, pc), id as StackId);
-                id as StackId
-            }
-            None => parent,
-        }
+        self.nodes.intern(Node { parent, pc }).unwrap_or(parent)
     }
 
     /// Interns a whole stack given outermost first.
@@ -62,7 +60,7 @@ impl StackDepot {
     pub fn pcs(&self, mut id: StackId) -> Vec<usize> {
         let mut out = Vec::new();
         while id != 0 {
-            let Some(node) = self.nodes.get(id as usize) else {
+            let Some(node) = self.nodes.get(id) else {
                 break;
             };
             out.push(node.pc);

@@ -581,3 +581,21 @@ fn no_race_lost_to_more_than_four_accessors() {
     assert_eq!(t.races(), 1);
     assert!(t.text().contains("Previous read"));
 }
+
+#[test]
+fn stacks_deeper_than_the_limit_keep_outer_frames_and_say_so() {
+    let t = T::new();
+    let m = t.main();
+    let (a, b) = (t.go(m), t.go(m));
+    for d in 0..3000 {
+        t.e.func_enter(a, 0x10_0000 + d);
+    }
+    t.write(a, 0);
+    t.write(b, 0);
+    assert_eq!(t.races(), 1);
+    let text = t.text();
+    assert!(text.contains("frames elided"), "{text}");
+    for _ in 0..3000 {
+        t.e.func_exit(a);
+    }
+}
