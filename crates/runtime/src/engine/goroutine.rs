@@ -94,6 +94,8 @@ pub struct Local {
     pub recorded_at: Time,
     /// Reusable buffer for a shadow cell's records.
     pub scratch: Vec<super::shadow::Record>,
+    /// Spare out-of-line record lists for this goroutine's spills.
+    pub spare: super::shadow::ExtStash,
 }
 
 pub struct Goroutine {
@@ -127,6 +129,7 @@ impl Goroutine {
                 ignore_sync: 0,
                 recorded_at: 0,
                 scratch: Vec::new(),
+                spare: super::shadow::ExtStash::new(),
             }),
             live_slot: UnsafeCell::new(usize::MAX),
         }

@@ -414,7 +414,7 @@ impl<H: Host> Engine<H> {
         let local = g.local();
         local.recorded_at = a.epoch.time();
         let cell = self.shadow.cell(base);
-        let prev = cell.with_records(&self.sites, &mut local.scratch, |recs| {
+        let prev = cell.with_records(&self.sites, &mut local.scratch, &mut local.spare, |recs| {
             shadow::apply(recs, &a, &st.clock)
         });
         if cell.is_spilled() {

@@ -183,6 +183,34 @@ pub struct Ext {
     pub records: Vec<u64>,
 }
 
+/// A goroutine's spare out-of-line lists: cells spill and come back inline often, and
+/// reusing lists locally keeps that off the shared allocator.
+#[derive(Default)]
+#[allow(clippy::vec_box)] // the boxes are what cells point to; they must not move
+pub struct ExtStash(Vec<Box<Ext>>);
+
+const STASH_MAX: usize = 16;
+
+impl ExtStash {
+    pub const fn new() -> Self {
+        ExtStash(Vec::new())
+    }
+    /// An empty list with room for a record per byte (spilled lists rarely regrow).
+    fn take(&mut self) -> Box<Ext> {
+        self.0.pop().unwrap_or_else(|| {
+            Box::new(Ext {
+                records: Vec::with_capacity(8),
+            })
+        })
+    }
+    fn put(&mut self, mut ext: Box<Ext>) {
+        if self.0.len() < STASH_MAX && ext.records.capacity() <= 16 {
+            ext.records.clear();
+            self.0.push(ext);
+        }
+    }
+}
+
 #[repr(C, align(16))]
 pub struct Cell {
     w: [AtomicU64; 2],
@@ -297,6 +325,7 @@ impl Cell {
         &self,
         sites: &SiteTable,
         scratch: &mut Vec<Record>,
+        spare: &mut ExtStash,
         f: impl FnOnce(&mut Vec<Record>) -> R,
     ) -> R {
         let w0 = self.lock();
@@ -326,15 +355,14 @@ impl Cell {
             Some(ext) => {
                 // SAFETY: as above; the cell stops referring to the list here, under the
                 // lock, so this is its last use.
-                drop(unsafe { Box::from_raw(ext) });
+                spare.put(unsafe { Box::from_raw(ext) });
                 self.store_inline(scratch, bits & !EXT);
             }
             None if scratch.len() <= 2 => self.store_inline(scratch, bits),
             None => {
-                // Room for a record per byte up front: spilled lists rarely regrow.
-                let mut records = Vec::with_capacity(8);
-                records.extend(scratch.iter().map(Record::word));
-                let ext = Box::into_raw(Box::new(Ext { records }));
+                let mut ext = spare.take();
+                ext.records.extend(scratch.iter().map(Record::word));
+                let ext = Box::into_raw(ext);
                 self.w[1].store(ext_word(ext), Ordering::Relaxed);
                 self.w[0].store(bits | EXT, Ordering::Release);
             }
