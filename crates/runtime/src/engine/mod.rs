@@ -352,22 +352,29 @@ impl<H: Host> Engine<H> {
         }
         let end = addr.saturating_add(size);
         let epoch = g.clock().epoch();
+        // Whole ranges within one mapped span need no per-cell bounds check.
+        let covered = self.shadow.covers(addr) && self.shadow.covers(end - 1);
         let mut site = None;
+        // A word 0 already found to be a same-epoch hit for a whole cell: the cells of a
+        // range written by one access carry the same word, so the rest compare equal.
+        let mut full_hit = 0u64;
         let mut a = addr;
         while a < end {
             let base = a & !7;
             let hi = end.min(base + 8);
-            if self.shadow.covers(a) {
-                let lo_bit = a - base;
-                let n = hi - a;
-                let mask = ((1u16 << n) - 1) as u8;
-                let mask = mask << lo_bit;
+            if covered || self.shadow.covers(a) {
+                let mask = (((1u16 << (hi - a)) - 1) << (a - base)) as u8;
+                let cell = self.shadow.cell(a);
+                if mask == 0xff && full_hit != 0 && cell.word0() == full_hit {
+                    a = hi;
+                    continue;
+                }
                 let own = &g.local().own_sites;
-                if !self
-                    .shadow
-                    .cell(a)
-                    .fast_path_hit(&self.sites, own, epoch, mask, kind.0)
-                {
+                if cell.fast_path_hit(&self.sites, own, epoch, mask, kind.0) {
+                    if mask == 0xff && cell.word0_hits(&self.sites, own, epoch, kind.0) {
+                        full_hit = cell.word0();
+                    }
+                } else {
                     let s = *site.get_or_insert_with(|| self.access_site(g, pc, kind.0));
                     if let Some(race) = self.access_cell_slow(g, base, mask, kind.0, pc, Some(s)) {
                         self.report_race(g, race);

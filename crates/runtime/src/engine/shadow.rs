@@ -119,6 +119,22 @@ fn rec_time(w: u64) -> Time {
     ((w & !CELL_BITS) >> TIME_SHIFT) as Time
 }
 
+/// Whether record word `w` makes an access of `kind` to `mask` at `epoch` change
+/// nothing: same epoch, covering bytes and kind.
+#[inline(always)]
+fn word_hits(w: u64, sites: &SiteTable, own: &OwnSites, epoch: Epoch, mask: u8, kind: u8) -> bool {
+    rec_mask(w) & mask == mask && rec_time(w) == epoch.time() && {
+        let site = rec_site(w);
+        match own.kind_of(site) {
+            Some(k) => covers(k, kind),
+            None => {
+                let s = sites.get(site);
+                s.index == epoch.index() && covers(s.kind, kind)
+            }
+        }
+    }
+}
+
 /// Word 1 of a spilled cell: the list's address with the mask field left zero.
 fn ext_word(p: *mut Ext) -> u64 {
     let p = p as u64;
@@ -277,25 +293,34 @@ impl Cell {
         mask: u8,
         kind: u8,
     ) -> bool {
-        let hit = |w: u64| {
-            rec_mask(w) & mask == mask && rec_time(w) == epoch.time() && {
-                let site = rec_site(w);
-                match own.kind_of(site) {
-                    Some(k) => covers(k, kind),
-                    None => {
-                        let s = sites.get(site);
-                        s.index == epoch.index() && covers(s.kind, kind)
-                    }
-                }
-            }
-        };
         let w0 = self.w[0].load(Ordering::Acquire);
         if w0 & (LOCK | EXT) != 0 {
             return false;
         }
         // Word 1 is read after word 0: it is a record that was in the cell at some
         // point since, or a spilled list's pointer, whose zero mask never hits.
-        hit(w0) || hit(self.w[1].load(Ordering::Acquire))
+        word_hits(w0, sites, own, epoch, mask, kind)
+            || word_hits(
+                self.w[1].load(Ordering::Acquire),
+                sites,
+                own,
+                epoch,
+                mask,
+                kind,
+            )
+    }
+
+    /// Word 0 as it is now (flags included).
+    #[inline(always)]
+    pub fn word0(&self) -> u64 {
+        self.w[0].load(Ordering::Acquire)
+    }
+
+    /// Whether word 0, unlocked and inline, alone makes a whole-cell access a hit.
+    #[inline]
+    pub fn word0_hits(&self, sites: &SiteTable, own: &OwnSites, epoch: Epoch, kind: u8) -> bool {
+        let w0 = self.word0();
+        w0 & (LOCK | EXT) == 0 && word_hits(w0, sites, own, epoch, 0xff, kind)
     }
 
     fn lock(&self) -> u64 {
