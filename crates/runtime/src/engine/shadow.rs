@@ -451,7 +451,7 @@ pub struct Shadow {
     heap: [AtomicUsize; 2],
 }
 
-/// Where the production shadow starts: `0x1000_0000_0000` plus 4x the program address,
+/// Where the production shadow starts: `0x1000_0000_0000` plus 2x the program address,
 /// which keeps it clear of Go's race-mode heap hints (`0xc0..0xe0 << 32`), the binary
 /// and the mmap area near `0x7f..`.
 pub const SHADOW_OFFSET: usize = 0x1000_0000_0000;
