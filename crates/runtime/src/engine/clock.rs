@@ -63,14 +63,33 @@ pub struct Hole {
 pub struct VClock {
     times: Vec<Time>,
     holes: Vec<Hole>,
+    /// The report number of a goroutine whose clock contains this one (it was copied from
+    /// that goroutine's clock, which only grows), or [`NO_SOURCE`]: that goroutine's
+    /// acquire of this clock changes nothing and is skipped.
+    source: u32,
 }
+
+pub const NO_SOURCE: u32 = u32::MAX;
 
 impl VClock {
     pub const fn new() -> Self {
         VClock {
             times: Vec::new(),
             holes: Vec::new(),
+            source: NO_SOURCE,
         }
+    }
+
+    /// Whether goroutine `tid`'s clock is known to contain this one.
+    #[inline]
+    pub fn contained_in(&self, tid: u32) -> bool {
+        self.source == tid && tid != NO_SOURCE
+    }
+
+    /// `self = other`, where `other` is goroutine `tid`'s own clock.
+    pub fn copy_from_goroutine(&mut self, other: &VClock, tid: u32) {
+        self.copy_from(other);
+        self.source = tid;
     }
 
     #[inline]
@@ -79,6 +98,7 @@ impl VClock {
     }
 
     pub fn set(&mut self, index: Index, time: Time) {
+        self.source = NO_SOURCE;
         let i = index as usize;
         if i >= self.times.len() {
             self.times.resize(i + 1, 0);
@@ -89,6 +109,7 @@ impl VClock {
     /// Records that times `(lo, hi]` of `index` are not known (`lo` must be this clock's
     /// entry for `index`, which is then raised past the hole by the caller).
     pub fn add_hole(&mut self, index: Index, lo: Time, hi: Time) {
+        self.source = NO_SOURCE;
         if lo < hi {
             let at = self
                 .holes
@@ -109,6 +130,7 @@ impl VClock {
 
     /// `self ⊔= other`: the union of what both know.
     pub fn join(&mut self, other: &VClock) {
+        self.source = NO_SOURCE;
         match (self.holes.is_empty(), other.holes.is_empty()) {
             (true, true) => {}
             // unknown = (hole ∪ (mine, ∞)) ∩ (theirs, ∞): each hole keeps its part above
@@ -230,6 +252,7 @@ impl VClock {
 
     /// `self = other`, reusing the allocation.
     pub fn copy_from(&mut self, other: &VClock) {
+        self.source = other.source;
         self.times.clear();
         self.times.extend_from_slice(&other.times);
         self.holes.clear();
@@ -239,6 +262,8 @@ impl VClock {
     /// Go's channel-slot rule (TSan `ReleaseStoreAcquire`): `sync` takes this clock,
     /// and this clock acquires what `sync` held before.
     pub fn release_store_acquire(&mut self, sync: &mut VClock) {
+        self.source = NO_SOURCE;
+        sync.source = NO_SOURCE;
         if self.holes.is_empty() && sync.holes.is_empty() {
             let n = self.times.len().max(sync.times.len());
             self.times.resize(n, 0);

@@ -470,7 +470,7 @@ impl<H: Host> Engine<H> {
             return;
         }
         let shard = self.syncs.shard(addr);
-        if let Some(s) = shard.get(&addr) {
+        if let Some(s) = shard.get(&addr).filter(|s| !s.contained_in(g.tid)) {
             let _l = g.clock_lock.lock();
             g.clock_mut_locked().clock.join(s);
         }
@@ -483,7 +483,10 @@ impl<H: Host> Engine<H> {
         }
         {
             let mut shard = self.syncs.shard(addr);
-            shard.entry(addr).or_default().copy_from(&g.clock().clock);
+            shard
+                .entry(addr)
+                .or_default()
+                .copy_from_goroutine(&g.clock().clock, g.tid);
         }
         self.mark_sync(addr);
         self.tick(g);
@@ -594,9 +597,12 @@ impl<H: Host> Engine<H> {
                     st.clock.join(s);
                     s.join(&st.clock);
                 } else {
-                    s.copy_from(&st.clock);
+                    s.copy_from_goroutine(&st.clock, g.tid);
                 }
-            } else if let Some(s) = shard.get(&addr).filter(|_| acquires) {
+            } else if let Some(s) = shard
+                .get(&addr)
+                .filter(|s| acquires && !s.contained_in(g.tid))
+            {
                 let _l = g.clock_lock.lock();
                 g.clock_mut_locked().clock.join(s);
             }

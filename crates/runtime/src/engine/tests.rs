@@ -599,3 +599,20 @@ fn stacks_deeper_than_the_limit_keep_outer_frames_and_say_so() {
         t.e.func_exit(a);
     }
 }
+
+#[test]
+fn a_goroutine_reacquiring_its_own_release_still_learns_later_merges() {
+    // The acquire of a clock a goroutine itself released is skipped, but only while
+    // nobody else has added to it.
+    let t = T::new();
+    let m = t.main();
+    let (a, b) = (t.go(m), t.go(m));
+    let s = APP + 0x100;
+    t.e.release(a, s);
+    t.e.acquire(a, s); // skipped: a's clock contains it
+    t.write(b, 0);
+    t.e.release_merge(b, s);
+    t.e.acquire(a, s); // must join: b merged into it
+    t.write(a, 0);
+    assert_eq!(t.races(), 0, "{}", t.text());
+}
