@@ -261,7 +261,12 @@ fn check_function(
                 .pcvalue(unsafe_off, f.entry, f.end)
                 .map_err(|e| e.to_string())?;
             let up = pclntab::value_at(&unsafe_tab, next_pc).unwrap_or(-1);
-            let inlined = cx.inline_chain(f, next_pc)?.into_iter().next();
+            // An unreadable inline tree does not stop the scan: the window is reported
+            // under its outer function.
+            let inlined = cx
+                .inline_chain(f, next_pc)
+                .ok()
+                .and_then(|c| c.into_iter().next());
             let (verdict, reason) = classify(f, inlined.as_deref(), up);
             open = Some(Window {
                 function: f.name.clone(),
