@@ -163,11 +163,12 @@ impl<'a> Binary<'a> {
         let target = self.pclntab_addr;
         let (funcname, pctab, functab) = tab.offsets();
         let validate = |m: u64| -> Option<(u64, Option<u64>)> {
-            let w = |i: u64| self.word_at(m + i * ps as u64, ps, be);
+            let w = |i: u64| self.word_at(m.checked_add(i * ps as u64)?, ps, be);
+            let at = |off: usize| target.checked_add(off as u64);
             let ok = w(0) == Some(target)
-                && w(1) == Some(target + funcname as u64)
-                && w(10) == Some(target + pctab as u64)
-                && w(16) == Some(target + functab as u64)
+                && w(1) == at(funcname)
+                && w(10) == at(pctab)
+                && w(16) == at(functab)
                 && w(17) == Some(tab.nfunc as u64 + 1);
             let (min_pc, text) = (w(20)?, w(22)?);
             if !ok || text > min_pc {
@@ -207,7 +208,7 @@ impl<'a> Binary<'a> {
                     (_, true) => u64::from_be_bytes(w.try_into().unwrap()),
                 };
                 if v == target
-                    && let Some(r) = validate(addr + (skew + k * step) as u64)
+                    && let Some(r) = validate(addr.wrapping_add((skew + k * step) as u64))
                 {
                     return Some(r);
                 }
@@ -241,7 +242,7 @@ fn find_pclntab<'a>(file: &object::File<'a>) -> Option<(u64, &'a [u8])> {
             let valid = crate::pclntab::Pclntab::parse(cand, 0)
                 .is_ok_and(|t| t.nfunc > 0 && t.func(0).is_ok());
             if valid {
-                return Some((s.address() + (off + pos) as u64, cand));
+                return Some((s.address().wrapping_add((off + pos) as u64), cand));
             }
             off += pos + 4;
         }
@@ -286,6 +287,15 @@ mod tests {
         d[32] = 200;
         assert_eq!(buildinfo_version(&d), None);
         assert_eq!(buildinfo_version(b"junk"), None);
+    }
+
+    #[test]
+    fn go_minor_versions() {
+        assert_eq!(minor_version("go1.27.3"), Some(27));
+        assert_eq!(minor_version("go1.9"), Some(9));
+        assert_eq!(minor_version("go1.28rc1"), Some(28));
+        assert_eq!(minor_version("devel +abc"), None);
+        assert_eq!(minor_version("go1."), None);
     }
 
     #[test]

@@ -171,7 +171,7 @@ impl Context<'_, '_> {
             .bin
             .gofunc
             .ok_or("inline tree present but moduledata.gofunc not found")?;
-        let tree = gofunc + f.funcdata[pclntab::FUNCDATA_INL_TREE] as u64;
+        let tree = gofunc.wrapping_add(f.funcdata[pclntab::FUNCDATA_INL_TREE] as u64);
         let index = self
             .tab
             .pcvalue(idx_off, f.entry, f.end)
@@ -183,7 +183,7 @@ impl Context<'_, '_> {
             }
             let rec = self
                 .bin
-                .bytes_at(tree + 16 * i as u64, 16)
+                .bytes_at(tree.wrapping_add(16 * i as u64), 16)
                 .ok_or_else(|| format!("{}: inline tree entry {i} out of range", f.name))?;
             let field = |k: usize| {
                 let b: [u8; 4] = rec[k..k + 4].try_into().unwrap();
@@ -219,8 +219,9 @@ fn check_function(
     let at = |pc: u64| pclntab::value_at(&pcsp, pc);
     let arch = report.arch.clone();
     let window_insn = |ins: &Insn, pcsp: i32, real: i64| {
-        let lo = (ins.addr - f.entry) as usize;
-        let bytes = code.get(lo..lo + ins.len).unwrap_or(&[]);
+        let lo = ins.addr.wrapping_sub(f.entry) as usize;
+        let rest = code.get(lo..).unwrap_or(&[]);
+        let bytes = rest.get(..ins.len).unwrap_or(rest);
         WindowInsn {
             addr: format!("{:#x}", ins.addr),
             bytes: bytes
@@ -228,7 +229,7 @@ fn check_function(
                 .map(|b| format!("{b:02x}"))
                 .collect::<Vec<_>>()
                 .join(" "),
-            text: sp_model::disassemble(&arch, &code[lo..], ins.addr),
+            text: sp_model::disassemble(&arch, rest, ins.addr),
             pcsp,
             real_sp_offset: real,
         }
@@ -237,16 +238,19 @@ fn check_function(
     let mut diff: i64 = 0;
     let mut open: Option<Window> = None;
     for ins in insns {
-        let (Some(here), next_pc) = (at(ins.addr), ins.addr + ins.len as u64) else {
+        let (Some(here), next_pc) = (at(ins.addr), ins.addr.wrapping_add(ins.len as u64)) else {
             continue;
         };
         if let Some(w) = open.as_mut().filter(|_| diff != 0) {
             w.instructions
-                .push(window_insn(ins, here, here as i64 + diff));
+                .push(window_insn(ins, here, (here as i64).wrapping_add(diff)));
         }
         let next = if next_pc < f.end { at(next_pc) } else { None };
         let new_diff = match (ins.sp, next) {
-            (SpWrite::Delta(d), Some(n)) => here as i64 + diff - d - n as i64,
+            (SpWrite::Delta(d), Some(n)) => (here as i64)
+                .wrapping_add(diff)
+                .wrapping_sub(d)
+                .wrapping_sub(n as i64),
             (SpWrite::Unknown, _) => {
                 report.unknown_sp_writes += 1;
                 0
@@ -272,7 +276,7 @@ fn check_function(
                 function: f.name.clone(),
                 start: format!("{next_pc:#x}"),
                 end: String::new(),
-                instructions: vec![window_insn(ins, here, here as i64 + diff)],
+                instructions: vec![window_insn(ins, here, (here as i64).wrapping_add(diff))],
                 inlined,
                 unsafe_point: up,
                 flags: f.flag,

@@ -44,7 +44,7 @@ pub fn arm64_decode(code: &[u8], base: u64, out: &mut Vec<Insn>) {
             || word & 0xffff_fc1f == 0xd61f_0000 // BR
             || word & 0xfc00_0000 == 0x1400_0000; // B
         out.push(Insn {
-            addr: base + 4 * k as u64,
+            addr: base.wrapping_add(4 * k as u64),
             len: 4,
             sp,
             ends_flow,

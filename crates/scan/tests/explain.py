@@ -4,10 +4,12 @@ that every window is explained by an allow-list entry. Prints every window with 
 explanation (or UNEXPLAINED), and a per-binary count; exits 1 if any window is
 unexplained or a binary failed to scan.
 
-ALLOWLIST lines: VERDICT SCOPE FUNCTION-REGEX REASON...
-  VERDICT  observer or crash: the window's verdict must be this
-  SCOPE    goVERSION/ARCH glob (fnmatch) the entry applies to, e.g. * or go1.24.*/arm64
-  REGEX    full match against the function name
+ALLOWLIST lines: VERDICT SCOPE FUNCTION OPENER REASON...
+  VERDICT   observer or crash: the window's verdict must be this
+  SCOPE     goVERSION/ARCH glob (fnmatch) the entry applies to, e.g. * or go1.24.*/arm64
+  FUNCTION  regex, full match against the function name
+  OPENER    regex, full match against the disassembly of the SP write that opens the
+            window (no spaces: write \s)
 """
 import fnmatch
 import json
@@ -22,10 +24,11 @@ def load(path):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
-        parts = line.split(None, 3)
-        if len(parts) < 4 or parts[0] not in ("observer", "crash"):
-            sys.exit(f"{path}:{n}: want VERDICT SCOPE REGEX REASON")
-        entries.append((parts[0], parts[1], re.compile(parts[2]), parts[3], n))
+        parts = line.split(None, 4)
+        if len(parts) < 5 or parts[0] not in ("observer", "crash"):
+            sys.exit(f"{path}:{n}: want VERDICT SCOPE FUNCTION OPENER REASON")
+        v, scope, fn, opener, reason = parts
+        entries.append((v, scope, re.compile(fn), re.compile(opener), reason, n))
     return entries
 
 
@@ -45,19 +48,20 @@ def main():
         unexplained = 0
         for w in r["windows"]:
             why = None
-            for verdict, sc, rx, reason, n in allow:
-                if verdict == w["verdict"] and fnmatch.fnmatch(scope, sc) and rx.fullmatch(w["function"]):
+            first = w["instructions"][0]
+            for verdict, sc, rx, op, reason, n in allow:
+                if (verdict == w["verdict"] and fnmatch.fnmatch(scope, sc)
+                        and rx.fullmatch(w["function"]) and op.fullmatch(first["text"])):
                     why = f"allowlist:{n}: {reason}"
                     used.add(n)
                     break
             if why is None:
                 unexplained += 1
                 why = "UNEXPLAINED"
-            first = w["instructions"][0]
             print(f"  {w['verdict']:8} {w['function']} at {w['start']} ({first['text']}): {why}")
         print(f"{b}: {scope}, {len(r['windows'])} window(s), {unexplained} unexplained")
         bad += unexplained
-    unused = [n for (_, _, _, _, n) in allow if n not in used]
+    unused = [e[-1] for e in allow if e[-1] not in used]
     if unused:
         print(f"note: allow-list entries matching nothing here: lines {unused}")
     sys.exit(1 if bad else 0)

@@ -19,6 +19,17 @@ go_of() {
   echo "$venv/bin/go"
 }
 
+# have_cmd CMD PACKAGE: CMD is on PATH, installing Debian's PACKAGE first when running
+# as root with apt (CI machines are fresh); false if it still is not.
+have_cmd() {
+  command -v "$1" >/dev/null && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing $2 (for $1)" >&2
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2"; } >/dev/null 2>&1
+  fi
+  command -v "$1" >/dev/null
+}
+
 # Builds run with -p 1 at low priority: the machine is shared.
 _gobuild() { # _gobuild V ARCH OUT [CGO] ARGS...
   local go v=$1 arch=$2 bin=$3 cgo=$4
