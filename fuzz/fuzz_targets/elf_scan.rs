@@ -15,4 +15,3 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = gorace_scan::locate(data, 0x40_1000);
 });
-

@@ -21,23 +21,35 @@ declare -A crashes
 for v in 1.24.3 1.27.3; do
   bin=$(build_fixture gcloop $v arm64) || exit 1
   echo "== go$v: $($scan "$bin" | head -1 | sed 's/^[^:]*: //')"
-  $scan --json "$bin" | python3 -c "
+  $scan --json "$bin" >"$logs/$v.json"
+  python3 -c "
 import json,sys
-r=json.load(sys.stdin)
+r=json.load(open(sys.argv[1]))
 for w in r['windows']:
     if w['function']=='main.bigFrame':
-        print('   scan:', w['verdict'], 'window in main.bigFrame at', w['start'], '(' + w['instructions'][-1]['text'] + ')')"
+        print('   scan:', w['verdict'], 'window in main.bigFrame at', w['start'], '(' + w['instructions'][-1]['text'] + ')')" "$logs/$v.json"
   crashes[$v]=0
   for i in $(seq 1 "$runs"); do
     t0=$SECONDS
     GOTRACEBACK=crash timeout --signal=KILL $((secs + 120)) qemu-aarch64 -singlestep "$bin" "$secs" >"$logs/$v-$i.log" 2>&1
     s=$?
     msg=$(grep -m1 -E '^fatal error|^panic|unexpected return pc|^SIGSEGV|^unexpected fault' "$logs/$v-$i.log")
-    pcs=$(grep -m1 -oE 'pc=0x[0-9a-f]+' "$logs/$v-$i.log")
     if [ $s != 0 ] || [ -n "$msg" ]; then
       crashes[$v]=$((crashes[$v] + 1))
-      echo "   run $i: CRASH after $((SECONDS - t0)) s (exit $s): ${msg:-?} ${pcs}"
-      grep -m3 -E 'unexpected return pc|main\.bigFrame' "$logs/$v-$i.log" | sed 's/^/      /'
+      echo "   run $i: CRASH after $((SECONDS - t0)) s (exit $s): ${msg:-?}"
+      # Where the goroutine whose stack could not be unwound was stopped: the frame
+      # under runtime.asyncPreempt in the dump, compared with the scanned windows.
+      python3 -c "
+import json, re, sys
+log = open(sys.argv[1], errors='replace').read().splitlines()
+starts = {int(w['start'], 16) for w in json.load(open(sys.argv[2]))['windows'] if w['verdict'] == 'crash'}
+for k, l in enumerate(log):
+    if l.startswith('runtime.asyncPreempt(') and k + 3 < len(log):
+        fn, m = log[k + 2].split('(')[0], re.search(r'pc=(0x[0-9a-f]+)', log[k + 3])
+        if m:
+            pc = int(m.group(1), 16)
+            print(f'      preempted in {fn} at {pc:#x}:', 'the start of a scanned crash-grade window' if pc in starts else 'not a scanned window start')
+" "$logs/$v-$i.log" "$logs/$v.json"
     else
       echo "   run $i: $(tail -1 "$logs/$v-$i.log") in $((SECONDS - t0)) s"
     fi
