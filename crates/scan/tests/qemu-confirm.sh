@@ -31,8 +31,8 @@ for w in r['windows']:
   crashes[$v]=0
   for i in $(seq 1 "$runs"); do
     t0=$SECONDS
-    # (in a subshell, so that the shell's "Aborted" notice goes to the log too)
-    (GOTRACEBACK=crash timeout --signal=KILL $((secs + 120)) qemu-aarch64 -singlestep "$bin" "$secs") >"$logs/$v-$i.log" 2>&1
+    # (the outer 2>/dev/null drops the shell's own "Aborted" notice)
+    { (GOTRACEBACK=crash timeout --signal=KILL $((secs + 120)) qemu-aarch64 -singlestep "$bin" "$secs") >"$logs/$v-$i.log" 2>&1; } 2>/dev/null
     s=$?
     msg=$(grep -m1 -E '^fatal error|^panic|unexpected return pc|^SIGSEGV|^unexpected fault' "$logs/$v-$i.log")
     if [ $s != 0 ] || [ -n "$msg" ]; then
