@@ -10,6 +10,8 @@ scan_root=$(cd "$scan_tests/../../.." && pwd)
 tools="$HOME/.cache/gorace-tools"
 out="$tools/scan-fixtures"
 mkdir -p "$out"
+build_p=1
+[ "${CI:-}" = true ] && build_p=$(nproc)
 
 go_of() {
   local venv="$tools/go-$1"
@@ -30,7 +32,8 @@ have_cmd() {
   command -v "$1" >/dev/null
 }
 
-# Builds run with -p 1 at low priority: the machine is shared.
+# Builds run at low priority, one package at a time (the development machines are
+# shared); on CI (CI=true) with every CPU.
 _gobuild() { # _gobuild V ARCH OUT [CGO] ARGS...
   local go v=$1 arch=$2 bin=$3 cgo=$4
   shift 4
@@ -38,7 +41,7 @@ _gobuild() { # _gobuild V ARCH OUT [CGO] ARGS...
   local cc=gcc
   [ "$arch" = arm64 ] && cc=aarch64-linux-gnu-gcc
   GOTOOLCHAIN=local GOOS=linux GOARCH=$arch CGO_ENABLED=$cgo CC=$cc GOFLAGS= \
-    nice -n 10 "$go" build -p 1 -o "$bin.tmp" "$@" && mv "$bin.tmp" "$bin"
+    nice -n 10 "$go" build -p "$build_p" -o "$bin.tmp" "$@" && mv "$bin.tmp" "$bin"
 }
 
 build_fixture() {
