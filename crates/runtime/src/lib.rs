@@ -5,7 +5,11 @@
 //! translate arguments and call the [`engine`] (plain Rust, unit-tested without Go).
 //! [`rt`] holds the one engine of the process and its Go-facing host (symbolisation
 //! through Go's callback, report output per `GORACE`), [`flags`] parses `GORACE`.
-#![cfg_attr(not(test), no_std)]
+//!
+//! The crate is `no_std` with its own allocator and panic handler when built to abort on
+//! panic (the object linked into Go programs); a build that unwinds is a host-side build
+//! (unit tests, the fuzz targets in `fuzz/`) and uses `std`'s instead.
+#![cfg_attr(not(any(test, panic = "unwind")), no_std)]
 
 extern crate alloc;
 
@@ -19,11 +23,11 @@ pub mod lock;
 pub mod rt;
 pub mod sys;
 
-#[cfg(not(test))]
+#[cfg(not(any(test, panic = "unwind")))]
 #[global_allocator]
 static ALLOCATOR: alloc_mmap::MmapAlloc = alloc_mmap::MmapAlloc::new();
 
-#[cfg(not(test))]
+#[cfg(not(any(test, panic = "unwind")))]
 #[panic_handler]
 fn panic(_info: &core::panic::PanicInfo) -> ! {
     // A panic inside the runtime is a bug in gorace; there is no unwinder in a Go

@@ -22,12 +22,55 @@ struct Args {
     /// Print one JSON object per binary (JSON lines) instead of text.
     #[arg(long)]
     json: bool,
+    /// Instead of scanning, print the function and inlined calls at this PC (hex) in
+    /// each file: what a traceback would show.
+    #[arg(long, value_parser = parse_hex)]
+    pc: Option<u64>,
     /// Worker threads for directories (default: all CPUs).
     #[arg(long)]
     jobs: Option<usize>,
     /// Binaries, or directories to search recursively for ELF files.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
+}
+
+fn parse_hex(s: &str) -> Result<u64, String> {
+    let h = s.strip_prefix("0x").unwrap_or(s);
+    u64::from_str_radix(h, 16).map_err(|e| format!("not a hex address: {e}"))
+}
+
+/// `--pc`: locates the address in each named file; exit 2 if any failed.
+fn run_locate(a: &Args, pc: u64) -> i32 {
+    let mut status = 0;
+    for p in &a.paths {
+        let name = p.display().to_string();
+        let r = std::fs::read(p)
+            .map_err(|e| e.to_string())
+            .and_then(|d| crate::locate(&d, pc));
+        match (r, a.json) {
+            (Ok(l), true) => println!(
+                "{}",
+                serde_json::json!({"path": name, "pc": l.pc, "function": l.function,
+                    "entry": l.entry, "inlined": l.inlined})
+            ),
+            (Ok(l), false) => {
+                let inl = if l.inlined.is_empty() {
+                    String::new()
+                } else {
+                    format!(", inlined: {}", l.inlined.join(" <- "))
+                };
+                println!(
+                    "{name}: {}: in {} (entry {}){inl}",
+                    l.pc, l.function, l.entry
+                );
+            }
+            (Err(e), _) => {
+                eprintln!("{name}: error: {e}");
+                status = 2;
+            }
+        }
+    }
+    status
 }
 
 enum Outcome {
@@ -86,6 +129,9 @@ pub fn run(args: &[OsString]) -> i32 {
             return if e.use_stderr() { 2 } else { 0 };
         }
     };
+    if let Some(pc) = a.pc {
+        return run_locate(&a, pc);
+    }
     let (files, mut errors) = collect(&a.paths);
     let jobs = a
         .jobs
@@ -144,10 +190,12 @@ pub fn run(args: &[OsString]) -> i32 {
 fn print_text(r: &Report) {
     let observers = r.windows.len() - r.crashes();
     println!(
-        "{}: {} {}, {} functions, {} window(s): {} crash, {} observer; {} SP write(s) from unknown values (stack switches)",
+        "{}: {} {}, text base {} ({}), {} functions, {} window(s): {} crash, {} observer; {} SP write(s) from unknown values (stack switches)",
         r.path,
         r.arch,
         r.go_version.as_deref().unwrap_or("unknown Go version"),
+        r.text_base,
+        r.text_base_source,
         r.functions,
         r.windows.len(),
         r.crashes(),
@@ -160,8 +208,13 @@ fn print_text(r: &Report) {
         } else {
             "observer"
         };
+        let inl = w
+            .inlined
+            .as_ref()
+            .map(|n| format!(" (inlined: {n})"))
+            .unwrap_or_default();
         println!(
-            "  {grade} {} [{}, {}) unsafe-point {} flags {:#x}: {}",
+            "  {grade} {}{inl} [{}, {}) unsafe-point {} flags {:#x}: {}",
             w.function, w.start, w.end, w.unsafe_point, w.flags, w.reason
         );
         for i in &w.instructions {

@@ -29,6 +29,7 @@ pub const FLAG_SPWRITE: u8 = 2;
 pub const FLAG_ASM: u8 = 4;
 
 pub const PCDATA_UNSAFE_POINT: usize = 0;
+pub const PCDATA_INL_TREE_INDEX: usize = 2;
 pub const FUNCDATA_LOCALS_POINTER_MAPS: usize = 1;
 pub const FUNCDATA_INL_TREE: usize = 3;
 
@@ -41,11 +42,13 @@ pub const UNSAFE_POINT_RESTART_AT_ENTRY: i32 = -5;
 #[derive(Debug)]
 pub struct Pclntab<'a> {
     data: &'a [u8],
-    big_endian: bool,
+    pub big_endian: bool,
     pub min_lc: u8,
     pub ptr_size: u8,
     pub nfunc: usize,
     pub text_start: u64,
+    /// The header's textStart as stored in the file (0 for PIE and some external links).
+    pub header_text_start: u64,
     funcname: usize,
     pctab: usize,
     functab: usize,
@@ -106,6 +109,7 @@ impl<'a> Pclntab<'a> {
             ptr_size,
             nfunc: 0,
             text_start: 0,
+            header_text_start: 0,
             funcname: 0,
             pctab: 0,
             functab: 0,
@@ -119,6 +123,7 @@ impl<'a> Pclntab<'a> {
             return err("invalid pclntab header (offsets out of range)");
         }
         t.nfunc = nfunc as usize;
+        t.header_text_start = text_start;
         t.text_start = if text_start != 0 {
             text_start
         } else {
@@ -130,6 +135,21 @@ impl<'a> Pclntab<'a> {
         // The function table must fit: nfunc pairs plus the end entry.
         slice(data, t.functab, (t.nfunc * 2 + 1) * 4)?;
         Ok(t)
+    }
+
+    /// Offsets of funcnametab, pctab and the function table, relative to the header.
+    pub fn offsets(&self) -> (usize, usize, usize) {
+        (self.funcname, self.pctab, self.functab)
+    }
+
+    /// A function name by its offset in funcnametab (`_func.nameOff`,
+    /// `inlinedCall.nameOff`).
+    pub fn name_at(&self, name_off: i32) -> Result<String> {
+        let off = usize::try_from(name_off)
+            .ok()
+            .and_then(|o| self.funcname.checked_add(o))
+            .ok_or_else(|| Error("name offset out of range".into()))?;
+        self.cstr(off)
     }
 
     fn u32_at(&self, off: usize) -> Result<u32> {
@@ -163,6 +183,25 @@ impl<'a> Pclntab<'a> {
             .position(|&c| c == 0)
             .ok_or_else(|| Error("unterminated name".into()))?;
         Ok(String::from_utf8_lossy(&rest[..n]).into_owned())
+    }
+
+    /// The index of the function whose range holds `pc`.
+    pub fn find(&self, pc: u64) -> Option<usize> {
+        let off = pc.checked_sub(self.text_start)?;
+        let entry = |i: usize| self.u32_at(self.functab + i * 8).map(u64::from);
+        if self.nfunc == 0 || off < entry(0).ok()? || off >= entry(self.nfunc).ok()? {
+            return None;
+        }
+        let (mut lo, mut hi) = (0, self.nfunc); // entry(lo) <= off < entry(hi)
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if entry(mid).ok()? <= off {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        Some(lo)
     }
 
     /// The `i`-th function.
@@ -297,6 +336,7 @@ mod tests {
             ptr_size: 8,
             nfunc: 0,
             text_start: 0,
+            header_text_start: 0,
             funcname: 0,
             pctab: 40,
             functab: 0,

@@ -20,12 +20,12 @@ pub enum SpWrite {
     Unknown,
 }
 
-#[derive(Debug, Clone)]
+/// One decoded instruction. Text is not kept: the scan formats only the few
+/// instructions it reports ([`disassemble`]), which keeps whole-binary scans fast.
+#[derive(Debug, Clone, Copy)]
 pub struct Insn {
     pub addr: u64,
     pub len: usize,
-    pub bytes: Vec<u8>,
-    pub text: String,
     pub sp: SpWrite,
     /// Ends straight-line flow (return, unconditional jump).
     pub ends_flow: bool,
@@ -33,35 +33,46 @@ pub struct Insn {
 
 /// arm64: decodes a function's instructions, tracking MOVZ/MOVK/MOVN constants so that
 /// `ADD Rm, RSP, RSP` with a known Rm has a known effect.
-pub fn arm64_decode(code: &[u8], base: u64) -> Vec<Insn> {
-    use yaxpeax_arch::{Decoder as _, U8Reader};
-    let decoder = yaxpeax_arm::armv8::a64::InstDecoder::default();
+pub fn arm64_decode(code: &[u8], base: u64, out: &mut Vec<Insn>) {
     let mut regs: [Option<u64>; 32] = [None; 32];
-    let mut out = Vec::with_capacity(code.len() / 4);
+    out.clear();
     for (k, w) in code.chunks_exact(4).enumerate() {
         let word = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
-        let text = {
-            let mut r = U8Reader::new(w);
-            match decoder.decode(&mut r) {
-                Ok(i) => i.to_string(),
-                Err(_) => format!(".word {word:#010x}"),
-            }
-        };
         let sp = arm64_sp_effect(word, &regs);
         arm64_track_constants(word, &mut regs);
         let ends_flow = word & 0xffff_fc1f == 0xd65f_0000 // RET
             || word & 0xffff_fc1f == 0xd61f_0000 // BR
             || word & 0xfc00_0000 == 0x1400_0000; // B
         out.push(Insn {
-            addr: base + 4 * k as u64,
+            addr: base.wrapping_add(4 * k as u64),
             len: 4,
-            bytes: w.to_vec(),
-            text,
             sp,
             ends_flow,
         });
     }
-    out
+}
+
+/// The assembly text of the instruction at the start of `code` (at address `addr`).
+pub fn disassemble(arch: &str, code: &[u8], addr: u64) -> String {
+    if arch == "arm64" {
+        use yaxpeax_arch::{Decoder as _, U8Reader};
+        let Some(w) = code.get(..4) else {
+            return "(truncated)".into();
+        };
+        let decoder = yaxpeax_arm::armv8::a64::InstDecoder::default();
+        return match decoder.decode(&mut U8Reader::new(w)) {
+            Ok(i) => i.to_string(),
+            Err(_) => format!(
+                ".word {:#010x}",
+                u32::from_le_bytes([w[0], w[1], w[2], w[3]])
+            ),
+        };
+    }
+    let mut decoder = Decoder::with_ip(64, code, addr, DecoderOptions::NONE);
+    let ins = decoder.decode();
+    let mut text = String::new();
+    NasmFormatter::new().format(&ins, &mut text);
+    text
 }
 
 fn bits(w: u32, lo: u32, n: u32) -> u32 {
@@ -137,17 +148,12 @@ fn arm64_track_constants(w: u32, regs: &mut [Option<u64>; 32]) {
 }
 
 /// amd64: decodes with iced-x86; SP effects of PUSH/POP/ADD/SUB/LEA on RSP.
-pub fn amd64_decode(code: &[u8], base: u64) -> Vec<Insn> {
+pub fn amd64_decode(code: &[u8], base: u64, out: &mut Vec<Insn>) {
     let mut decoder = Decoder::with_ip(64, code, base, DecoderOptions::NONE);
-    let mut fmt = NasmFormatter::new();
-    let mut out = Vec::new();
+    out.clear();
     let mut ins = Instruction::default();
     while decoder.can_decode() {
         decoder.decode_out(&mut ins);
-        let mut text = String::new();
-        fmt.format(&ins, &mut text);
-        let start = (ins.ip() - base) as usize;
-        let bytes = code[start..start + ins.len()].to_vec();
         let sp = amd64_sp_effect(&ins);
         let ends_flow = matches!(
             ins.mnemonic(),
@@ -156,13 +162,10 @@ pub fn amd64_decode(code: &[u8], base: u64) -> Vec<Insn> {
         out.push(Insn {
             addr: ins.ip(),
             len: ins.len(),
-            bytes,
-            text,
             sp,
             ends_flow,
         });
     }
-    out
 }
 
 pub fn amd64_sp_effect(ins: &Instruction) -> SpWrite {
@@ -236,8 +239,10 @@ mod tests {
             .iter()
             .flat_map(|w| w.to_le_bytes())
             .collect();
-        let insns = arm64_decode(&code, 0x1000);
-        assert_eq!(insns[2].sp, SpWrite::Delta(0x10050), "{}", insns[2].text);
+        let mut insns = Vec::new();
+        arm64_decode(&code, 0x1000, &mut insns);
+        assert_eq!(insns[2].sp, SpWrite::Delta(0x10050));
+        assert_eq!(disassemble("arm64", &code[8..], 0x1008), "add sp, sp, x27");
         // Without the constant, unknown.
         assert_eq!(eff(0x8b3b63ff), SpWrite::Unknown);
     }
@@ -248,7 +253,9 @@ mod tests {
         let code = [
             0x55, 0x48, 0x83, 0xec, 0x18, 0x48, 0x83, 0xc4, 0x18, 0x5d, 0xc3, 0xe8, 0, 0, 0, 0,
         ];
-        let i = amd64_decode(&code, 0x400000);
+        let mut i = Vec::new();
+        amd64_decode(&code, 0x400000, &mut i);
+        assert_eq!(disassemble("amd64", &code[1..], 0x400001), "sub rsp,18h");
         let sp: Vec<SpWrite> = i.iter().map(|x| x.sp).collect();
         use SpWrite::*;
         assert_eq!(
