@@ -421,6 +421,11 @@ impl<H: Host> Engine<H> {
         let local = g.local();
         local.recorded_at = a.epoch.time();
         let cell = self.shadow.cell(base);
+        if cell.try_fill_empty(shadow::record_word(site, mask, a.epoch.time()))
+            || cell.try_single(&self.sites, &a, &st.clock)
+        {
+            return None;
+        }
         let prev = cell.with_records(&self.sites, &mut local.scratch, &mut local.spare, |recs| {
             shadow::apply(recs, &a, &st.clock)
         });

@@ -77,15 +77,19 @@ pub struct Record {
     pub site: SiteId,
 }
 
+/// The shadow word of a record.
+#[inline]
+pub fn record_word(site: SiteId, mask: u8, time: Time) -> u64 {
+    if mask == 0 {
+        return 0;
+    }
+    site as u64 | (mask as u64) << MASK_SHIFT | (time as u64) << TIME_SHIFT
+}
+
 impl Record {
     #[inline]
     fn word(&self) -> u64 {
-        if self.mask == 0 {
-            return 0;
-        }
-        self.site as u64
-            | (self.mask as u64) << MASK_SHIFT
-            | (self.epoch.time() as u64) << TIME_SHIFT
+        record_word(self.site, self.mask, self.epoch.time())
     }
     fn from_word(w: u64, sites: &SiteTable) -> Option<Record> {
         let w = w & !CELL_BITS;
@@ -308,6 +312,49 @@ impl Cell {
                 mask,
                 kind,
             )
+    }
+
+    /// An empty cell (no records, no flags, unlocked) takes the record `word` with one
+    /// CAS: nothing can race with an access to a cell nobody touched.
+    #[inline]
+    pub fn try_fill_empty(&self, word: u64) -> bool {
+        self.w[0]
+            .compare_exchange(0, word, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// The common slow cases on a cell holding exactly one inline record `r`, decided
+    /// under the cell lock without decoding into a list: the same site at the same time
+    /// extends `r`'s bytes; a record that happened before the access and whose bytes it
+    /// all covers is replaced by it. Returns false, the cell unchanged, for anything else
+    /// (races, partial covers, two or more records), which `with_records` decides.
+    pub fn try_single(&self, sites: &SiteTable, a: &NewAccess, clock: &VClock) -> bool {
+        let w0 = self.w[0].load(Ordering::Relaxed);
+        let r = w0 & !CELL_BITS;
+        if w0 & (LOCK | EXT) != 0 || rec_mask(r) == 0 {
+            return false;
+        }
+        if self.w[0]
+            .compare_exchange(w0, w0 | LOCK, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            return false;
+        }
+        let new = if self.w[1].load(Ordering::Relaxed) != 0 {
+            None
+        } else if rec_site(r) == a.site && rec_time(r) == a.epoch.time() {
+            Some(r | (a.mask as u64) << MASK_SHIFT)
+        } else {
+            let s = sites.get(rec_site(r));
+            let ordered = clock.knows(Epoch::new(s.index, rec_time(r)));
+            (rec_mask(r) & !a.mask == 0 && ordered && covers(a.kind, s.kind))
+                .then(|| record_word(a.site, a.mask, a.epoch.time()))
+        };
+        match new {
+            Some(w) => self.w[0].store(w | (w0 & HAS_SYNC), Ordering::Release),
+            None => self.w[0].store(w0, Ordering::Release),
+        }
+        new.is_some()
     }
 
     /// Word 0 as it is now (flags included).
