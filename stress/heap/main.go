@@ -1,4 +1,4 @@
-// Heap: -cycles times, grow a live heap of -live MiB (large 1-8 MiB objects and small
+// Heap: -cycles times, grow a live heap of -live MiB (large 4-8 MiB objects and small
 // 64 B-4 KiB ones, half the bytes each), churn it (-churn times the live size is freed
 // and reallocated), then shrink it to 1/8 and return memory to the OS. RSS is printed
 // at each peak and after each shrink, with the live heap, so the runner can check that
@@ -23,6 +23,17 @@ import (
 
 var graveyard [][]byte
 
+// report prints RSS and the part of it that is not Go's own memory (mapped by Go's
+// runtime and not returned to the OS): that part is the race runtime's, mostly shadow.
+func report(cycle int, phase string, live int64) {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	r := rss.MiB()
+	goMiB := float64(m.Sys-m.HeapReleased) / (1 << 20)
+	fmt.Printf("heap: cycle=%d phase=%s live_mib=%.0f rss_mib=%.0f go_mib=%.0f other_mib=%.0f\n",
+		cycle, phase, float64(live)/(1<<20), r, goMiB, r-goMiB)
+}
+
 func main() {
 	liveMiB := flag.Int("live", 256, "live heap in MiB at each peak")
 	cycles := flag.Int("cycles", 3, "grow/churn/shrink cycles")
@@ -36,7 +47,7 @@ func main() {
 	alloc := func() {
 		var n int
 		if rnd.Intn(2) == 0 {
-			n = (1 + rnd.Intn(8)) << 20
+			n = (4 + rnd.Intn(5)) << 20
 		} else {
 			// Many small objects make up the other half of the bytes.
 			for b := 0; b < 1<<20; b += n {
@@ -77,13 +88,13 @@ func main() {
 			}
 		}
 		runtime.GC()
-		fmt.Printf("heap: cycle=%d phase=peak live_mib=%.0f rss_mib=%.0f\n", c, float64(liveBytes)/(1<<20), rss.MiB())
+		report(c, "peak", liveBytes)
 		for liveBytes > live/8 {
 			free(rnd.Intn(len(objs)))
 		}
 		runtime.GC()
 		debug.FreeOSMemory()
-		fmt.Printf("heap: cycle=%d phase=shrunk live_mib=%.0f rss_mib=%.0f\n", c, float64(liveBytes)/(1<<20), rss.MiB())
+		report(c, "shrunk", liveBytes)
 	}
 	fmt.Printf("heap: seconds=%.1f hwm_mib=%.0f\n", time.Since(t0).Seconds(), float64(rss.KiB(true))/1024)
 }
