@@ -39,7 +39,18 @@ func main() {
 	t0 := time.Now()
 	quarter := *n / 4
 	next := quarter
-	var samples []float64
+	var samples, others []float64
+	// sample returns RSS and the part of it that is not Go's own memory (mapped by Go's
+	// runtime and not returned to the OS): the race runtime's.
+	sample := func() (float64, float64) {
+		wg.Wait()
+		runtime.GC()
+		debug.FreeOSMemory()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		r := rss.MiB()
+		return r, r - float64(m.Sys-m.HeapReleased)/(1<<20)
+	}
 	// One unit of work: take a slot, run, give it back.
 	plain := func() {
 		defer wg.Done()
@@ -90,17 +101,14 @@ func main() {
 		}
 		if started >= next {
 			next += quarter
-			wg.Wait()
-			runtime.GC()
-			debug.FreeOSMemory()
-			samples = append(samples, rss.MiB())
-			fmt.Printf("churn: %d goroutines started, %d alive max, RSS %.1f MiB, %.1fs\n",
-				started, *alive, samples[len(samples)-1], time.Since(t0).Seconds())
+			r, o := sample()
+			samples = append(samples, r)
+			others = append(others, o)
+			fmt.Printf("churn: %d goroutines started, %d alive max, RSS %.1f MiB (race runtime's part %.1f MiB), %.1fs\n",
+				started, *alive, r, o, time.Since(t0).Seconds())
 		}
 	}
-	wg.Wait()
-	runtime.GC()
-	debug.FreeOSMemory()
-	fmt.Printf("churn: planted=%d goroutines=%d seconds=%.1f rss_quarter_mib=%.1f rss_end_mib=%.1f\n",
-		planted, started, time.Since(t0).Seconds(), samples[0], rss.MiB())
+	r, o := sample()
+	fmt.Printf("churn: planted=%d goroutines=%d seconds=%.1f rss_quarter_mib=%.1f rss_end_mib=%.1f other_quarter_mib=%.1f other_end_mib=%.1f\n",
+		planted, started, time.Since(t0).Seconds(), samples[0], r, others[0], o)
 }
