@@ -2,7 +2,7 @@
 # Stress and fault suite: goroutine churn, long runs, simultaneity, report storms, heap,
 # bad input. One `ok`/`FAIL` line per check with what it measured; exit status 1 if any
 # check failed.
-#   stress/run.sh [--quick|--full] [ITEM...]     ITEM: churn longrun simul storm heap badinput
+#   stress/run.sh [--quick|--full] [ITEM...]     ITEM: churn longrun simul suite storm heap badinput
 # --quick (default) is the bounded version CI runs (< 3 minutes on 2 cores); --full is
 # the issue's sizes (1M goroutines, 2^25+ releases, 2000 simultaneous runs, Go's race
 # suite at GOMAXPROCS=1,2,8, a 1 GiB live heap (~5 GiB RSS)); about 15-20 minutes.
@@ -16,11 +16,14 @@ for a in "$@"; do
   case $a in
     --quick) mode=quick ;;
     --full) mode=full ;;
-    churn | longrun | simul | storm | heap | badinput) items+=("$a") ;;
-    *) echo "usage: stress/run.sh [--quick|--full] [churn|longrun|simul|storm|heap|badinput]..." >&2; exit 2 ;;
+    churn | longrun | simul | suite | storm | heap | badinput) items+=("$a") ;;
+    *) echo "usage: stress/run.sh [--quick|--full] [churn|longrun|simul|suite|storm|heap|badinput]..." >&2; exit 2 ;;
   esac
 done
-[ ${#items[@]} -gt 0 ] || items=(churn longrun simul storm heap badinput)
+if [ ${#items[@]} = 0 ]; then
+  items=(churn longrun simul storm heap badinput)
+  [ $mode = full ] && items+=(suite)
+fi
 ensure_go
 [ -n "${GORACE_BIN:-}" ] || build_gorace
 tmp=$(mktemp -d)
@@ -120,18 +123,20 @@ item_simul() {
   done
   check simul-every-run "$((runs - bad)) of $runs runs with $p goroutines spinning on the same words reported a race" '[ $bad = 0 ]'
   [ $bad = 0 ] || head -20 "$tmp/simul.first-bad"
-  if [ $mode = full ]; then
-    local procs
-    for procs in 1 2 8; do
-      (
-        eval "$("$GORACE_BIN" env)" || exit 1
-        GOMAXPROCS=$procs timeout 1200 go test -race -count=1 runtime/race
-      ) >"$tmp/suite.out" 2>&1
-      st=$?
-      check "race-suite-gomaxprocs-$procs" "status $st, $(grep -Eo 'Passed [0-9]+ of [0-9]+' "$tmp/suite.out" || echo 'no Passed line')" \
-        '[ $st = 0 ] && grep -Eq "^Passed ([0-9]+) of \1 tests" "$tmp/suite.out"'
-    done
-  fi
+}
+
+# Go's race suite at GOMAXPROCS=1, 2 and 8 (~1 min each): --full, or asked for by name.
+item_suite() {
+  local procs
+  for procs in 1 2 8; do
+    (
+      eval "$("$GORACE_BIN" env)" || exit 1
+      GOMAXPROCS=$procs timeout 1200 go test -race -count=1 -v runtime/race
+    ) >"$tmp/suite.out" 2>&1
+    st=$?
+    check "race-suite-gomaxprocs-$procs" "status $st, $(grep -Eo '^Passed [0-9]+ of [0-9]+ tests' "$tmp/suite.out" || echo 'no Passed line')" \
+      '[ $st = 0 ] && grep -Eq "^Passed ([0-9]+) of \1 tests" "$tmp/suite.out"'
+  done
 }
 
 # Every report block between ====== lines is whole: one WARNING line, two access headers,
