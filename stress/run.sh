@@ -3,7 +3,7 @@
 # bad input. One `ok`/`FAIL` line per check with what it measured; exit status 1 if any
 # check failed.
 #   stress/run.sh [--quick|--full] [ITEM...]     ITEM: churn longrun simul suite storm heap badinput
-# --quick (default) is the bounded version CI runs (< 3 minutes on 2 cores); --full is
+# --quick (default) is the bounded version CI runs (~1.5 minutes on 2 cores); --full is
 # the sizes (1M goroutines, 2^25+ releases, 2000 simultaneous runs, Go's race
 # suite at GOMAXPROCS=1,2,8, a 1 GiB live heap (~5 GiB RSS)); about 15-20 minutes.
 # STRESS_BREAK=sync|leak|interleave and STRESS_RELEASES=N are passed to the programs to simulate a broken property (see
