@@ -82,6 +82,9 @@ for extra in crates/scan/tests/fixtures.sh fuzz/run.sh; do
   fi
 done
 
+# Stress and fault suite, bounded (stress/run.sh --full for the sizes).
+check stress stress/run.sh --quick
+
 echo
 echo "Summary:"
 printf '  %s\n' "${results[@]}"

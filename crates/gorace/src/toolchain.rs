@@ -111,12 +111,20 @@ impl Toolchain {
                 race_go.display()
             ));
         }
+        let cc = self.cc.split_whitespace().next().unwrap_or("gcc");
+        if !self.cgo_enabled && std::env::var_os("CGO_ENABLED").is_none() && which(cc).is_none() {
+            // go turns cgo off by itself when it finds no C compiler: say so, rather
+            // than blame a CGO_ENABLED=0 nobody set.
+            return Err(format!(
+                "gorace: the C compiler `{cc}` (go env CC) was not found, so go turned cgo off; \
+                 -race builds need one (e.g. `apt-get install gcc`)"
+            ));
+        }
         if !self.cgo_enabled {
             return Err(
                 "gorace: -race needs cgo, but CGO_ENABLED=0; unset it or set CGO_ENABLED=1".into(),
             );
         }
-        let cc = self.cc.split_whitespace().next().unwrap_or("gcc");
         if which(cc).is_none() {
             return Err(format!(
                 "gorace: the C compiler `{cc}` (go env CC) was not found; -race builds need one \

@@ -1,0 +1,3 @@
+module gorace.stress
+
+go 1.26
