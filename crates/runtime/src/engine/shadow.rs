@@ -198,9 +198,56 @@ impl Default for OwnSites {
     }
 }
 
-/// The out-of-line record list of a cell with more than two live records (words).
+/// The out-of-line record list of a cell with more than two live records (words). The
+/// first [`EXT_SCAN`] records sit in `head`, where the lock-free fast path may read them
+/// (see [`Cell::fast_path_hit`]); the rest are only read under the cell lock.
 pub struct Ext {
-    pub records: Vec<u64>,
+    head: [AtomicU64; EXT_SCAN],
+    more: Vec<u64>,
+}
+
+const EXT_SCAN: usize = 6;
+
+impl Ext {
+    fn new() -> Self {
+        Ext {
+            head: [const { AtomicU64::new(0) }; EXT_SCAN],
+            more: Vec::new(),
+        }
+    }
+    /// Appends the records to `out` (under the cell lock).
+    fn load(&self, sites: &SiteTable, out: &mut Vec<Record>) {
+        let head = self.head.iter().map(|w| w.load(Ordering::Relaxed));
+        out.extend(
+            head.chain(self.more.iter().copied())
+                .filter_map(|w| Record::from_word(w, sites)),
+        );
+    }
+    /// Replaces the records (under the cell lock).
+    fn store(&mut self, records: &[Record]) {
+        for (i, w) in self.head.iter().enumerate() {
+            w.store(records.get(i).map_or(0, Record::word), Ordering::Relaxed);
+        }
+        self.more.clear();
+        self.more
+            .extend(records.iter().skip(EXT_SCAN).map(Record::word));
+    }
+}
+
+/// Word 0 of a spilled cell holds, besides its flags, a version that changes with every
+/// update of the list, so a lock-free reader can tell that what it read was not changed
+/// meanwhile. Each spill starts from a fresh base, so versions are not reused when a cell
+/// comes back inline and spills again.
+const VERSION_MASK: u64 = (1 << 61) - 1;
+static SPILLS: AtomicU64 = AtomicU64::new(0);
+
+fn first_version() -> u64 {
+    (SPILLS.fetch_add(1, Ordering::Relaxed) << 32) & VERSION_MASK
+}
+
+fn next_version(w0: u64) -> u64 {
+    let v = w0 & VERSION_MASK;
+    (v & !0xffff_ffff) | (v.wrapping_add(1) & 0xffff_ffff)
 }
 
 /// A goroutine's spare out-of-line lists: cells spill and come back inline often, and
@@ -215,17 +262,11 @@ impl ExtStash {
     pub const fn new() -> Self {
         ExtStash(Vec::new())
     }
-    /// An empty list with room for a record per byte (spilled lists rarely regrow).
     fn take(&mut self) -> Box<Ext> {
-        self.0.pop().unwrap_or_else(|| {
-            Box::new(Ext {
-                records: Vec::with_capacity(8),
-            })
-        })
+        self.0.pop().unwrap_or_else(|| Box::new(Ext::new()))
     }
-    fn put(&mut self, mut ext: Box<Ext>) {
-        if self.0.len() < STASH_MAX && ext.records.capacity() <= 16 {
-            ext.records.clear();
+    fn put(&mut self, ext: Box<Ext>) {
+        if self.0.len() < STASH_MAX && ext.more.capacity() <= 16 {
             self.0.push(ext);
         }
     }
@@ -298,20 +339,32 @@ impl Cell {
         kind: u8,
     ) -> bool {
         let w0 = self.w[0].load(Ordering::Acquire);
-        if w0 & (LOCK | EXT) != 0 {
+        if w0 & LOCK != 0 {
             return false;
         }
-        // Word 1 is read after word 0: it is a record that was in the cell at some
-        // point since, or a spilled list's pointer, whose zero mask never hits.
-        word_hits(w0, sites, own, epoch, mask, kind)
-            || word_hits(
-                self.w[1].load(Ordering::Acquire),
-                sites,
-                own,
-                epoch,
-                mask,
-                kind,
-            )
+        let w1 = self.w[1].load(Ordering::Acquire);
+        if w0 & EXT == 0 {
+            // Word 1 is read after word 0: it is a record that was in the cell at some
+            // point since, or a spilled list's pointer, whose zero mask never hits.
+            return word_hits(w0, sites, own, epoch, mask, kind)
+                || word_hits(w1, sites, own, epoch, mask, kind);
+        }
+        // Spilled: word 0 unchanged around the read of word 1 means word 1 is this
+        // spill's list, and unchanged after the scan means the scanned records were the
+        // list's at that moment (every update under the lock bumps the version).
+        if self.w[0].load(Ordering::Acquire) != w0 {
+            return false;
+        }
+        // SAFETY: only a place projection (no read): `ext_ptr(w1)` is non-null and aligned.
+        let head = unsafe { core::ptr::addr_of!((*ext_ptr(w1)).head) };
+        // SAFETY: `head` points into an `Ext` that this cell owned a moment ago. Even if it
+        // was released since, its memory stays mapped and owned by the runtime (the
+        // allocator never unmaps small blocks), it is only read with atomic loads, and a
+        // changed version below discards whatever was read.
+        let head = unsafe { &*head };
+        head.iter()
+            .any(|w| word_hits(w.load(Ordering::Acquire), sites, own, epoch, mask, kind))
+            && self.w[0].load(Ordering::Acquire) == w0
     }
 
     /// An empty cell (no records, no flags, unlocked) takes the record `word` with one
@@ -407,8 +460,7 @@ impl Cell {
             let ext = ext_ptr(self.w[1].load(Ordering::Relaxed));
             // SAFETY: an EXT cell's word 1 encodes a live `Box<Ext>` owned by the cell,
             // and the cell lock gives exclusive access to it.
-            let words = unsafe { &(*ext).records };
-            scratch.extend(words.iter().filter_map(|&w| Record::from_word(w, sites)));
+            unsafe { &*ext }.load(sites, scratch);
             Some(ext)
         } else {
             let w1 = self.w[1].load(Ordering::Relaxed);
@@ -419,10 +471,8 @@ impl Cell {
         match ext {
             Some(ext) if scratch.len() > 2 => {
                 // SAFETY: as above, still under the lock.
-                let words = unsafe { &mut (*ext).records };
-                words.clear();
-                words.extend(scratch.iter().map(Record::word));
-                self.w[0].store(bits, Ordering::Release);
+                unsafe { &mut *ext }.store(scratch);
+                self.w[0].store(bits | next_version(w0), Ordering::Release);
             }
             Some(ext) => {
                 // SAFETY: as above; the cell stops referring to the list here, under the
@@ -433,10 +483,10 @@ impl Cell {
             None if scratch.len() <= 2 => self.store_inline(scratch, bits),
             None => {
                 let mut ext = spare.take();
-                ext.records.extend(scratch.iter().map(Record::word));
+                ext.store(scratch);
                 let ext = Box::into_raw(ext);
                 self.w[1].store(ext_word(ext), Ordering::Relaxed);
-                self.w[0].store(bits | EXT, Ordering::Release);
+                self.w[0].store(bits | EXT | first_version(), Ordering::Release);
             }
         }
         r
