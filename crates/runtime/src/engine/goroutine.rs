@@ -11,10 +11,11 @@
 //! index has one timeline shared by its successive owners: an owner that finished at
 //! time `f` hands over to a new owner that starts at `f + 1`. What a clock knows of an
 //! index is a set of times; a new owner's clock starts as its creator's, plus `f + 1`,
-//! and if the creator did not know the old owner up to `f`, the times it did not know
-//! become a *hole* (see `clock::Hole`): they stay unknown to the new owner and to
-//! everyone who later learns of it, until they learn the old owner's end some other
-//! way. Joins are unions of these sets, so no goroutine is ever ordered after another
+//! and if the creator did not know the old owner up to the last time `r ≤ f` at which
+//! the old owner left a shadow record, the times up to `r` it did not know become a
+//! *hole* (see `clock::Hole`): they stay unknown to the new owner and to everyone who
+//! later learns of it, until they learn the old owner's end some other way. Times in
+//! `(r, f]` carry no records, so knowing them orders nothing. Joins are unions of these sets, so no goroutine is ever ordered after another
 //! that it did not synchronise with (TSan hands a slot to a newcomer and orders the two:
 //! a lost race). Creators that know the old owner's end need no hole and are preferred.
 //!
@@ -162,8 +163,9 @@ impl Goroutine {
 pub struct Registry {
     pub live: Vec<*const Goroutine>,
     next_index: Index,
-    /// Indexes of finished goroutines, with their final time, ready for reuse.
-    free: Vec<(Index, Time)>,
+    /// Indexes of finished goroutines ready for reuse: (index, final time, last time at
+    /// which the owner left a shadow record).
+    free: Vec<(Index, Time, Time)>,
     /// For each index, its owners so far: (first time, tid), ascending.
     owners: Vec<Vec<(Time, u32)>>,
     /// For each index, the last time of its finished owners (what `acquire_global` joins).
@@ -199,12 +201,14 @@ impl Registry {
         let n = self.free.len();
         let known = (n.saturating_sub(REUSE_SEARCH)..n)
             .rev()
-            .find(|&k| clock.get(self.free[k].0) >= self.free[k].1);
+            .find(|&k| clock.get(self.free[k].0) >= self.free[k].2);
         let reuse = known.or(n.checked_sub(1)).map(|k| self.free.swap_remove(k));
         let (idx, start) = match reuse {
-            Some((idx, last)) => {
+            Some((idx, last, recorded)) => {
+                // Only times that carry the old owner's records must stay unknown; later
+                // times (released, but with no records) may be known harmlessly.
                 let knew = clock.get(idx);
-                clock.add_hole(idx, knew, last);
+                clock.add_hole(idx, knew, recorded);
                 (idx, last + 1)
             }
             None => {
@@ -221,11 +225,12 @@ impl Registry {
         idx
     }
 
-    /// Records that the owner of `idx` is done with it at time `last`.
-    pub fn retire_index(&mut self, idx: Index, last: Time) {
+    /// Records that the owner of `idx` is done with it at time `last`, having left its
+    /// last shadow record at time `recorded` (≤ `last`).
+    pub fn retire_index(&mut self, idx: Index, last: Time, recorded: Time) {
         self.finals[idx as usize] = last;
         if last + 1 < self.max_time {
-            self.free.push((idx, last));
+            self.free.push((idx, last, recorded.min(last)));
         }
     }
 

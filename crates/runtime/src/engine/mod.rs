@@ -177,12 +177,9 @@ impl<H: Host> Engine<H> {
             let last = st.clock.get(st.idx);
             // Times are ticked after each release, so nothing but this goroutine's own
             // records can carry its final time; without any, the time before is final.
-            let last = if gr.local().recorded_at == last {
-                last
-            } else {
-                last - 1
-            };
-            reg.retire_index(st.idx, last);
+            let recorded = gr.local().recorded_at;
+            let last = if recorded == last { last } else { last - 1 };
+            reg.retire_index(st.idx, last, recorded);
             if let Some(info) = self.tids.get(gr.tid as usize) {
                 info.finished.store(true, Ordering::Relaxed);
             }

@@ -616,3 +616,30 @@ fn a_goroutine_reacquiring_its_own_release_still_learns_later_merges() {
     t.write(a, 0);
     assert_eq!(t.races(), 0, "{}", t.text());
 }
+
+#[test]
+fn reusing_an_index_needs_no_hole_when_its_records_are_known() {
+    // A's last record is published before A's final release (`wg.Done()` after `<-sem`,
+    // say): a creator that learnt A up to that record reuses A's index without a hole,
+    // and still races with what A did not publish.
+    let t = T::new();
+    let m = t.main();
+    let a = t.go(m);
+    t.write(a, 0);
+    t.e.release(a, APP + 0x100); // publishes the write
+    t.e.release(a, APP + 0x108); // a later release with no records after it
+    t.end(a);
+    t.e.acquire(m, APP + 0x100);
+    let c = t.go(m); // reuses a's index
+    assert_eq!(t.e.stats()[4], 0, "no hole");
+    t.write(c, 0);
+    assert_eq!(t.races(), 0, "{}", t.text());
+
+    let b = t.go(m);
+    t.write(b, 8);
+    t.e.release(b, APP + 0x110);
+    t.end(b);
+    let d = t.go(m); // m never learnt b's write: a hole keeps it unknown
+    t.write(d, 8);
+    assert_eq!(t.races(), 1);
+}
