@@ -46,7 +46,7 @@ exitcode=|exitcode
 atexit_sleep_ms=1e3|atexit_sleep_ms
 log_path="unterminated|quote
 halt_on_error|halt_on_error
-=1|expected name=value|known
+=1|expected name=value
 log_path=|log_path
 json_path=/nonexistent/dir/j|json_path
 suppress_equal_stacks=2|suppress_equal_stacks

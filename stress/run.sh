@@ -7,8 +7,7 @@
 # the issue's sizes (1M goroutines, 2^25+ releases, 2000 simultaneous runs, Go's race
 # suite at GOMAXPROCS=1,2,8, a 1 GiB live heap (~5 GiB RSS)); about 15-20 minutes.
 # STRESS_BREAK=sync|leak|interleave and STRESS_RELEASES=N are passed to the programs to simulate a broken property (see
-# README, "how we know the checks bite"); STRESS_JUDGE_KNOWN=1 judges known failures in
-# --quick too; GORACE_BIN picks the gorace binary.
+# README, "how we know the checks bite"); GORACE_BIN picks the gorace binary.
 set -uo pipefail
 source "$(dirname "$0")/../scripts/lib.sh"
 mode=quick
@@ -81,12 +80,7 @@ item_churn() {
   oe=$(field other_end_mib "$tmp/churn.out")
   per=$([ -n "$oe" ] && awk "BEGIN{printf \"%.0f\", ($oe - $oq) * 1048576 / ($n * 0.75)}")
   local fig="RSS ${q:-?} -> ${e:-?} MiB, runtime's part ${oq:-?} -> ${oe:-?} MiB from $((n / 4)) to $n goroutines: ${per:-?} B per goroutine (bound 64)"
-  if [ $mode = quick ] && [ -z "${STRESS_JUDGE_KNOWN:-}" ]; then
-    # Known failure (README, "Stress and fault suite"): measured, not judged, in --quick.
-    printf 'skip  %-28s %s [known failure; judged in --full]\n' churn-rss "$fig"
-  else
-    check churn-rss "$fig" '[ -n "$per" ] && [ "$per" -le 64 ]'
-  fi
+  check churn-rss "$fig" '[ -n "$per" ] && [ "$per" -le 64 ]'
 }
 
 item_longrun() {

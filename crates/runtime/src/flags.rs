@@ -104,7 +104,7 @@ pub fn parse(s: &[u8]) -> Result<Flags, Vec<u8>> {
             i += 1;
         }
         let name = &s[start..i];
-        if i >= s.len() || s[i] != b'=' {
+        if i >= s.len() || s[i] != b'=' || name.is_empty() {
             return Err(error(&[b"expected name=value, got '", name, b"'"]));
         }
         i += 1;
@@ -262,6 +262,12 @@ mod tests {
                 core::str::from_utf8(&err)
             );
         }
+    }
+
+    #[test]
+    fn an_empty_option_name_is_malformed() {
+        let err = parse(b"=1").unwrap_err();
+        assert!(err.windows(10).any(|w| w == b"name=value"), "{err:?}");
     }
 
     #[test]
