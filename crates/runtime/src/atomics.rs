@@ -115,6 +115,7 @@ mod tests {
         let cell = AtomicU32::new(40);
         let mut f = frame_for(&cell as *const _ as usize);
         f.0[8..12].copy_from_slice(&2u32.to_ne_bytes());
+        // SAFETY: the frame is Go's argument layout and points at a live atomic.
         let eff = unsafe { perform32(AtomicOp::FetchAdd, f.0.as_mut_ptr()) };
         assert_eq!(cell.load(SeqCst), 42);
         assert_eq!(u32::from_ne_bytes(f.0[16..20].try_into().unwrap()), 40);
@@ -128,10 +129,12 @@ mod tests {
         let mut f = frame_for(&cell as *const _ as usize);
         f.0[8..16].copy_from_slice(&7u64.to_ne_bytes());
         f.0[16..24].copy_from_slice(&9u64.to_ne_bytes());
+        // SAFETY: the frame is Go's argument layout and points at a live atomic.
         let eff = unsafe { perform64(AtomicOp::CompareExchange, f.0.as_mut_ptr()) };
         assert!(eff.wrote);
         assert_eq!(f.0[24], 1);
         assert_eq!(cell.load(SeqCst), 9);
+        // SAFETY: the frame is Go's argument layout and points at a live atomic.
         let eff = unsafe { perform64(AtomicOp::CompareExchange, f.0.as_mut_ptr()) };
         assert!(!eff.wrote);
         assert_eq!(f.0[24], 0);
@@ -144,6 +147,7 @@ mod tests {
         let mut f = frame_for(&cell as *const _ as usize);
         f.0[8..12].copy_from_slice(&1u32.to_ne_bytes());
         f.0[12..16].copy_from_slice(&5u32.to_ne_bytes());
+        // SAFETY: the frame is Go's argument layout and points at a live atomic.
         unsafe { perform32(AtomicOp::CompareExchange, f.0.as_mut_ptr()) };
         assert_eq!(f.0[16], 1);
         assert_eq!(cell.load(SeqCst), 5);
@@ -154,9 +158,11 @@ mod tests {
         let cell = AtomicU64::new(0);
         let mut f = frame_for(&cell as *const _ as usize);
         f.0[8..16].copy_from_slice(&0xdead_beefu64.to_ne_bytes());
+        // SAFETY: the frame is Go's argument layout and points at a live atomic.
         unsafe { perform64(AtomicOp::Store, f.0.as_mut_ptr()) };
         assert_eq!(cell.load(SeqCst), 0xdead_beef);
         f.0[8..16].copy_from_slice(&[0; 8]);
+        // SAFETY: the frame is Go's argument layout and points at a live atomic.
         let eff = unsafe { perform64(AtomicOp::Load, f.0.as_mut_ptr()) };
         assert!(!eff.wrote);
         assert_eq!(
