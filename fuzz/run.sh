@@ -8,7 +8,7 @@
 set -uo pipefail
 cd "$(dirname "$0")"
 targets=("$@")
-[ ${#targets[@]} = 0 ] && targets=(pclntab elf_scan gorace_flags)
+[ ${#targets[@]} = 0 ] && targets=(pclntab elf_scan gorace_flags race_json)
 triple=$(rustc -vV | sed -n 's/^host: //p')
 export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
 -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
