@@ -269,6 +269,20 @@ pub struct Unique<'a> {
     pub races: Vec<&'a Race>,
 }
 
+impl Unique<'_> {
+    /// The tests (`package TestName`) this race was reported in, sorted, without repeats.
+    pub fn tests(&self) -> Vec<String> {
+        let mut tests: Vec<String> = self
+            .races
+            .iter()
+            .filter_map(|r| r.test.as_ref().map(|t| format!("{} {}", t.package, t.name)))
+            .collect();
+        tests.sort();
+        tests.dedup();
+        tests
+    }
+}
+
 pub fn unique(races: &[Race]) -> Vec<Unique<'_>> {
     let mut order: Vec<Unique<'_>> = Vec::new();
     let mut index: BTreeMap<&str, usize> = BTreeMap::new();
@@ -298,13 +312,7 @@ pub fn summary(races: &[Race]) -> String {
     s.push_str(if u.is_empty() { "\n" } else { ":\n" });
     for x in &u {
         let r = x.races[0];
-        let mut tests: Vec<String> = x
-            .races
-            .iter()
-            .filter_map(|r| r.test.as_ref().map(|t| format!("{} {}", t.package, t.name)))
-            .collect();
-        tests.sort();
-        tests.dedup();
+        let tests = x.tests();
         s.push_str(&format!(
             "  {}  x{}  {}  <->  {}{}\n",
             x.fingerprint,

@@ -152,13 +152,7 @@ fn thread_flow(r: &Race, i: usize) -> Value {
 
 fn result(u: &Unique<'_>) -> Value {
     let r = u.races[0];
-    let mut tests: Vec<String> = u
-        .races
-        .iter()
-        .filter_map(|r| r.test.as_ref().map(|t| format!("{} {}", t.package, t.name)))
-        .collect();
-    tests.sort();
-    tests.dedup();
+    let tests = u.tests();
     let loc = |i: usize, id: usize| -> Option<Value> {
         let f = r.accesses[i].stack.first()?;
         Some(json!({
@@ -326,13 +320,7 @@ body{font-family:sans-serif;margin:1.5em;color:#222}h2{border-bottom:1px solid #
             esc(&r.site(0)),
             esc(&r.site(1))
         ));
-        let mut tests: Vec<String> = x
-            .races
-            .iter()
-            .filter_map(|r| r.test.as_ref().map(|t| format!("{} {}", t.package, t.name)))
-            .collect();
-        tests.sort();
-        tests.dedup();
+        let tests = x.tests();
         o.push_str(&format!(
             "<p class=\"meta\">fingerprint <code>{}</code>, reported {} time(s){}</p>\n",
             esc(x.fingerprint),
