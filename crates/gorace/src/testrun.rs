@@ -21,6 +21,15 @@ pub struct Own {
     pub json_races: Option<PathBuf>,
 }
 
+/// Whether `go test` only builds test binaries (`-c`): nothing runs, so no summary.
+fn compiles_only(go_args: &[OsString]) -> bool {
+    go_args
+        .iter()
+        .map(|a| a.to_string_lossy())
+        .take_while(|a| a != "-args" && a != "--args")
+        .any(|a| a == "-c" || a == "--c")
+}
+
 /// Splits `--json-races FILE` / `--json-races=FILE` off the go arguments (only before
 /// `-args`, after which everything belongs to the test binary).
 pub fn split_args(args: &[OsString]) -> Result<(Own, Vec<OsString>), String> {
@@ -287,7 +296,9 @@ pub fn run(mut cmd: Command, go_args: &[OsString], own: &Own) -> Result<ExitCode
             )
         })?;
     }
-    eprint!("{}", races::summary(&all));
+    if !compiles_only(go_args) {
+        eprint!("{}", races::summary(&all));
+    }
     use std::os::unix::process::ExitStatusExt;
     let code = status
         .code()
@@ -303,6 +314,14 @@ pub fn run(mut cmd: Command, go_args: &[OsString], own: &Own) -> Result<ExitCode
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_compile_flag_before_args_means_nothing_runs() {
+        let os = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>();
+        assert!(compiles_only(&os(&["-c", "-o", "x.test", "./pkg"])));
+        assert!(!compiles_only(&os(&["-count=1", "./pkg"])));
+        assert!(!compiles_only(&os(&["./pkg", "-args", "-c"])));
+    }
 
     #[test]
     fn own_flags_are_split_off_before_args() {
