@@ -410,7 +410,6 @@ impl<H: Host> Engine<H> {
         let st = g.clock();
         let a = NewAccess {
             epoch: st.epoch(),
-            stack: self.sites.get(site).stack,
             mask,
             kind,
             site,
@@ -637,8 +636,9 @@ impl<H: Host> Engine<H> {
     }
 
     /// Memory `[addr, addr+size)` is freed. Nothing may access it until it is allocated
-    /// again (which forgets it anyway), so its shadow and sync objects are dropped now:
-    /// the shadow of freed memory goes back to the kernel instead of staying committed.
+    /// again (which forgets it anyway), so its shadow and sync objects are dropped now,
+    /// and the shadow of large freed blocks goes back to the kernel (see
+    /// `Shadow::reset_range`).
     pub fn free(&self, addr: usize, size: usize) {
         self.forget_range(addr, size);
     }

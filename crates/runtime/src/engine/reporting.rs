@@ -16,6 +16,7 @@ const CHAIN_DEPTH: usize = 16;
 impl<H: Host> Engine<H> {
     pub(super) fn report_race(&self, g: &Goroutine, race: Race) {
         let cur_stack = self.sites.get(race.cur_site).stack;
+        let prev_stack = self.sites.get(race.prev.site).stack;
         let prev_tid = self.registry.lock().tid_of(race.prev.epoch);
         let cur = report::Access {
             addr: race.cell + race.cur_mask.trailing_zeros() as usize,
@@ -28,8 +29,8 @@ impl<H: Host> Engine<H> {
             addr: race.cell + race.prev.mask.trailing_zeros() as usize,
             write: race.prev.is_write(),
             tid: prev_tid.unwrap_or(u32::MAX),
-            stack: self.stacks.pcs(race.prev.stack),
-            stack_id: race.prev.stack,
+            stack: self.stacks.pcs(prev_stack),
+            stack_id: prev_stack,
         };
         let mut state = self.report.lock();
         if !state.admit(&self.opts, &cur, &prev) {

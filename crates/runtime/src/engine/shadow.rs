@@ -42,7 +42,6 @@
 
 use super::clock::{Epoch, Time, VClock};
 use super::site::{SITE_BITS, SiteId, SiteTable};
-use super::stack::StackId;
 use crate::sys;
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -71,7 +70,6 @@ pub const SHADOW_SCALE: usize = 2;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Record {
     pub epoch: Epoch,
-    pub stack: StackId,
     pub mask: u8,
     pub kind: u8,
     pub site: SiteId,
@@ -93,13 +91,14 @@ impl Record {
     }
     fn from_word(w: u64, sites: &SiteTable) -> Option<Record> {
         let w = w & !CELL_BITS;
-        let site = sites.get(rec_site(w));
-        (rec_mask(w) != 0).then(|| Record {
-            epoch: Epoch::new(site.index, rec_time(w)),
-            stack: site.stack,
-            mask: rec_mask(w),
-            kind: site.kind,
-            site: rec_site(w),
+        (rec_mask(w) != 0).then(|| {
+            let site = sites.get(rec_site(w));
+            Record {
+                epoch: Epoch::new(site.index, rec_time(w)),
+                mask: rec_mask(w),
+                kind: site.kind,
+                site: rec_site(w),
+            }
         })
     }
     pub fn is_write(&self) -> bool {
@@ -281,7 +280,6 @@ pub struct Cell {
 #[derive(Clone, Copy)]
 pub struct NewAccess {
     pub epoch: Epoch,
-    pub stack: StackId,
     pub mask: u8,
     pub kind: u8,
     pub site: SiteId,
@@ -307,7 +305,8 @@ pub fn apply(records: &mut Vec<Record>, a: &NewAccess, clock: &VClock) -> Option
     records.retain(|r| r.mask != 0);
     if let Some(same) = records
         .iter_mut()
-        .find(|r| r.epoch == a.epoch && r.stack == a.stack && r.kind == a.kind)
+        // One site is one (index, kind, stack): with the epoch, the same access point.
+        .find(|r| r.epoch == a.epoch && r.site == a.site)
     {
         same.mask |= a.mask;
     } else if !records
@@ -316,7 +315,6 @@ pub fn apply(records: &mut Vec<Record>, a: &NewAccess, clock: &VClock) -> Option
     {
         records.push(Record {
             epoch: a.epoch,
-            stack: a.stack,
             mask: a.mask,
             kind: a.kind,
             site: a.site,
@@ -762,7 +760,6 @@ mod tests {
     fn acc(i: u32, t: u32, mask: u8, kind: u8) -> NewAccess {
         NewAccess {
             epoch: Epoch::new(i, t),
-            stack: i * 100 + t,
             site: i * 100 + t,
             mask,
             kind,
