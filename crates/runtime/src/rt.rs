@@ -54,6 +54,33 @@ pub struct GoHost {
     json: Option<SpinLock<JsonOut>>,
 }
 
+/// Opens `<path>.<pid>` for appending (GORACE's `log_path` and `json_path`); when that
+/// fails, says so on stderr (naming `option`, and `instead`: what happens now) and gives
+/// None.
+fn open_per_process(path: &[u8], option: &[u8], instead: &[u8]) -> Option<i32> {
+    let mut full = path.to_vec();
+    full.push(b'.');
+    crate::engine::report::push_dec(&mut full, sys::getpid() as u64);
+    full.push(0);
+    let r = sys::open_for_write(&full, sys::O_CREAT | sys::O_TRUNC | sys::O_APPEND);
+    if r >= 0 {
+        return Some(r as i32);
+    }
+    let mut msg = b"gorace: cannot open ".to_vec();
+    for part in [
+        option,
+        b" file ",
+        &full[..full.len() - 1],
+        b"; ",
+        instead,
+        b"\n",
+    ] {
+        msg.extend_from_slice(part);
+    }
+    sys::write_all(2, &msg);
+    None
+}
+
 impl GoHost {
     fn fd(&self, out: &mut Output) -> i32 {
         match &out.log_path {
@@ -61,21 +88,13 @@ impl GoHost {
             LogPath::Stdout => 1,
             LogPath::File(path) => {
                 if out.fd < 0 {
-                    let mut full = path.clone();
-                    full.push(b'.');
-                    crate::engine::report::push_dec(&mut full, sys::getpid() as u64);
-                    full.push(0);
-                    let r = sys::open_for_write(&full, sys::O_CREAT | sys::O_TRUNC | sys::O_APPEND);
-                    if r < 0 {
-                        // Nothing is lost: say why, and report to stderr instead.
-                        let mut msg = b"gorace: cannot open log_path file ".to_vec();
-                        msg.extend_from_slice(&full[..full.len() - 1]);
-                        msg.extend_from_slice(b"; reporting to stderr\n");
-                        sys::write_all(2, &msg);
+                    // Nothing is lost: on failure, say why and report to stderr instead.
+                    let Some(fd) = open_per_process(path, b"log_path", b"reporting to stderr")
+                    else {
                         out.log_path = LogPath::Stderr;
                         return 2;
-                    }
-                    out.fd = r as i32;
+                    };
+                    out.fd = fd;
                 }
                 out.fd
             }
@@ -168,20 +187,8 @@ impl Host for GoHost {
         };
         let mut out = json.lock();
         if out.fd == -1 {
-            let mut full = out.path.clone();
-            full.push(b'.');
-            crate::engine::report::push_dec(&mut full, sys::getpid() as u64);
-            full.push(0);
-            let r = sys::open_for_write(&full, sys::O_CREAT | sys::O_TRUNC | sys::O_APPEND);
-            if r < 0 {
-                let mut msg = b"gorace: cannot open json_path file ".to_vec();
-                msg.extend_from_slice(&full[..full.len() - 1]);
-                msg.extend_from_slice(b"; writing JSON lines to stderr\n");
-                sys::write_all(2, &msg);
-                out.fd = -2;
-            } else {
-                out.fd = r as i32;
-            }
+            out.fd = open_per_process(&out.path, b"json_path", b"writing JSON lines to stderr")
+                .unwrap_or(-2);
         }
         // One write per line with O_APPEND: lines never interleave.
         if out.fd < 0 || !sys::write_all(out.fd, line) {
