@@ -2,7 +2,7 @@
 // slot starts a pair of goroutines that race on their own variable (one write each, no
 // synchronisation between the two), so the run must report exactly n/k races with
 // GORACE=suppress_equal_stacks=0. RSS is sampled after each quarter, once every
-// goroutine of that quarter has finished.
+// goroutine of that quarter has finished; the last line compares the half with the end.
 //
 // STRESS_BREAK=sync orders each pair (the second waits for the first): the planted races
 // disappear, which the race-count check must catch. STRESS_BREAK=leak keeps 4 KiB per
@@ -109,6 +109,6 @@ func main() {
 		}
 	}
 	r, o := sample()
-	fmt.Printf("churn: planted=%d goroutines=%d seconds=%.1f rss_quarter_mib=%.1f rss_end_mib=%.1f other_quarter_mib=%.1f other_end_mib=%.1f\n",
-		planted, started, time.Since(t0).Seconds(), samples[0], r, others[0], o)
+	fmt.Printf("churn: planted=%d goroutines=%d seconds=%.1f rss_half_mib=%.1f rss_end_mib=%.1f other_half_mib=%.1f other_end_mib=%.1f\n",
+		planted, started, time.Since(t0).Seconds(), samples[1], r, others[1], o)
 }

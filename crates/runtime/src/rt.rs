@@ -311,13 +311,14 @@ pub fn fini() -> ! {
     }
     let status = e.finish_status();
     if e.opts.stats {
-        let names: [&[u8]; 6] = [
+        let names: [&[u8]; 7] = [
             b"goroutines",
             b"clock_indexes",
             b"live",
             b"longest_clock",
             b"most_holes",
             b"sync_objects",
+            b"goroutines_kept",
         ];
         let mut line = b"gorace stats:".to_vec();
         for (name, v) in names.iter().zip(e.stats()) {

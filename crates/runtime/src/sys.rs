@@ -12,6 +12,7 @@ const SYS_CLOSE: usize = 3;
 const SYS_MMAP: usize = 9;
 const SYS_MUNMAP: usize = 11;
 const SYS_SCHED_YIELD: usize = 24;
+const SYS_MINCORE: usize = 27;
 const SYS_MADVISE: usize = 28;
 const SYS_NANOSLEEP: usize = 35;
 const SYS_GETPID: usize = 39;
@@ -93,6 +94,17 @@ pub unsafe fn munmap(addr: *mut u8, len: usize) {
 pub unsafe fn madvise_dontneed(addr: *mut u8, len: usize) {
     // SAFETY: forwarded to the caller's contract.
     unsafe { syscall6(SYS_MADVISE, [addr as usize, len, MADV_DONTNEED, 0, 0, 0]) };
+}
+
+/// Which pages of `[addr, addr + len)` (page-aligned, mapped) are resident: bit 0 of
+/// `vec[i]` for page `i`. False on error (then `vec` is unspecified).
+pub fn mincore(addr: usize, len: usize, vec: &mut [u8]) -> bool {
+    if vec.len() < len.div_ceil(4096) {
+        return false;
+    }
+    // SAFETY: the kernel writes at most one byte per page of the range into `vec`, which
+    // holds that many; it only reads the page tables of `[addr, addr+len)`.
+    unsafe { syscall6(SYS_MINCORE, [addr, len, vec.as_mut_ptr() as usize, 0, 0, 0]) == 0 }
 }
 
 /// Writes all of `buf` to `fd`, retrying on short writes and EINTR. Returns false on error.

@@ -34,18 +34,30 @@
 use super::clock::{Epoch, Index, Time, VClock};
 use super::stack::StackId;
 use crate::lock::SpinLock;
+use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicBool, AtomicU32};
 
-/// What a report needs about a goroutine, kept for the whole run.
-#[derive(Default)]
-pub struct TidInfo {
-    pub created_at: AtomicU32,
+/// What a report needs about a goroutine: kept while it is alive, while any shadow
+/// record of it may remain, and while a kept goroutine descends from it (see
+/// [`Registry::sweep`]).
+#[derive(Clone, Copy)]
+pub struct GoroutineInfo {
+    /// Interned stack of its `go` statement.
+    pub created_at: StackId,
     /// Report number of the creating goroutine (0: none), for creation chains in
     /// JSON reports and per-test attribution.
-    pub parent: AtomicU32,
-    pub finished: AtomicBool,
+    pub parent: u32,
+    pub finished: bool,
+}
+
+/// One owner of a clock index: the goroutine `tid` held it for times `start..=end`.
+#[derive(Clone, Copy)]
+struct Owner {
+    start: Time,
+    /// `Time::MAX` while the owner holds the index.
+    end: Time,
+    tid: u32,
 }
 
 pub struct ClockState {
@@ -166,18 +178,35 @@ pub struct Registry {
     /// Indexes of finished goroutines ready for reuse: (index, final time, last time at
     /// which the owner left a shadow record).
     free: Vec<(Index, Time, Time)>,
-    /// For each index, its owners so far: (first time, tid), ascending.
-    owners: Vec<Vec<(Time, u32)>>,
+    /// For each index, its owners that may still be named by a report, ascending.
+    owners: Vec<Vec<Owner>>,
     /// For each index, the last time of its finished owners (what `acquire_global` joins).
     finals: Vec<Time>,
     /// The next report number.
     pub next_tid: u32,
     pub max_time: Time,
+    /// By report number: goroutines that may still be named by a report.
+    infos: BTreeMap<u32, GoroutineInfo>,
+    /// Goroutines finished since the last sweep, and how many trigger the next one.
+    finished_since_sweep: usize,
+    pub sweep_after: usize,
+    /// The least `sweep_after` ([`SWEEP_MIN`]; tests lower it).
+    pub sweep_min: usize,
 }
+
+/// The fewest finished goroutines between sweeps: below this, what they keep (a few tens
+/// of bytes each) is not worth a walk over the shadow.
+pub const SWEEP_MIN: usize = 1 << 16;
 
 // SAFETY: the raw goroutine pointers are only dereferenced under the registry lock while
 // the goroutines are live (they leave the list before being freed).
 unsafe impl Send for Registry {}
+
+/// The position of the owner of time `t` in an index's owner list, if it is kept.
+fn owner_at(owners: &[Owner], t: Time) -> Option<usize> {
+    let k = owners.partition_point(|o| o.start <= t).checked_sub(1)?;
+    (t <= owners[k].end).then_some(k)
+}
 
 /// How many recently freed indexes to search for one the creator already knows.
 const REUSE_SEARCH: usize = 32;
@@ -192,7 +221,34 @@ impl Registry {
             finals: Vec::new(),
             next_tid: 0,
             max_time,
+            infos: BTreeMap::new(),
+            finished_since_sweep: 0,
+            sweep_after: SWEEP_MIN,
+            sweep_min: SWEEP_MIN,
         }
+    }
+
+    /// Registers goroutine `tid` (the next report number) and what reports need of it.
+    pub fn add_info(&mut self, tid: u32, info: GoroutineInfo) {
+        self.infos.insert(tid, info);
+    }
+
+    pub fn info(&self, tid: u32) -> Option<&GoroutineInfo> {
+        self.infos.get(&tid)
+    }
+
+    /// Marks goroutine `tid` finished; true when enough have finished for a sweep.
+    pub fn finish(&mut self, tid: u32) -> bool {
+        if let Some(info) = self.infos.get_mut(&tid) {
+            info.finished = true;
+        }
+        self.finished_since_sweep += 1;
+        self.finished_since_sweep >= self.sweep_after
+    }
+
+    /// Goroutines and owner entries currently kept (for tests and statistics).
+    pub fn kept(&self) -> (usize, usize) {
+        (self.infos.len(), self.owners.iter().map(Vec::len).sum())
     }
 
     /// A clock index for goroutine `tid`, whose clock starts as `clock`; updates `clock`
@@ -220,15 +276,18 @@ impl Registry {
             }
         };
         clock.set(idx, start);
-        let owners = &mut self.owners[idx as usize];
-        owners.push((start, tid));
+        self.owners[idx as usize].push(Owner {
+            start,
+            end: Time::MAX,
+            tid,
+        });
         idx
     }
 
     /// Records that the owner of `idx` is done with it at time `last`, having left its
     /// last shadow record at time `recorded` (≤ `last`).
     pub fn retire_index(&mut self, idx: Index, last: Time, recorded: Time) {
-        self.finals[idx as usize] = last;
+        self.end_owner(idx, last);
         if last + 1 < self.max_time {
             self.free.push((idx, last, recorded.min(last)));
         }
@@ -236,7 +295,14 @@ impl Registry {
 
     /// Retires an index whose owner's time ran out: it is never handed out again.
     pub fn retire_exhausted(&mut self, idx: Index, last: Time) {
+        self.end_owner(idx, last);
+    }
+
+    fn end_owner(&mut self, idx: Index, last: Time) {
         self.finals[idx as usize] = last;
+        if let Some(o) = self.owners[idx as usize].last_mut() {
+            o.end = last;
+        }
     }
 
     /// The last time of each index's finished owners, by index.
@@ -247,11 +313,74 @@ impl Registry {
     /// The report number of whoever owned `epoch`'s index at that time.
     pub fn tid_of(&self, epoch: Epoch) -> Option<u32> {
         let owners = self.owners.get(epoch.index() as usize)?;
-        owners
+        owner_at(owners, epoch.time()).map(|k| owners[k].tid)
+    }
+
+    /// Forgets the finished goroutines no report can name any more. `scan` must call its
+    /// argument with the epoch `(index, time)` of every record in the shadow (and of every
+    /// race not yet reported, see `Engine::sweep`) and return whether it saw them all; if
+    /// not, nothing is dropped.
+    ///
+    /// Kept: goroutines not finished, the owners of scanned epochs, and every ancestor of
+    /// a kept goroutine (creation chains). Dropped owners leave a gap in their index's
+    /// timeline, so `tid_of` answers `None` rather than a wrong goroutine should a
+    /// record of one ever be asked about. Returns whether the sweep took place.
+    pub fn sweep(&mut self, scan: impl FnOnce(&mut dyn FnMut(Index, Time)) -> bool) -> bool {
+        let mut marks: Vec<Vec<bool>> = self
+            .owners
             .iter()
-            .rev()
-            .find(|&&(start, _)| start <= epoch.time())
-            .map(|&(_, tid)| tid)
+            .map(|o| alloc::vec![false; o.len()])
+            .collect();
+        let owners = &self.owners;
+        let valid = scan(&mut |idx, t| {
+            if let Some(os) = owners.get(idx as usize)
+                && let Some(k) = owner_at(os, t)
+            {
+                marks[idx as usize][k] = true;
+            }
+        });
+        if !valid {
+            self.finished_since_sweep = 0; // try again after as many more
+            return false;
+        }
+        // (tid, parent, keep), ascending by tid; parents come before their children.
+        let mut tree: Vec<(u32, u32, bool)> = self
+            .infos
+            .iter()
+            .map(|(&tid, info)| (tid, info.parent, !info.finished))
+            .collect();
+        let keep_tid = |tree: &mut Vec<(u32, u32, bool)>, tid: u32| {
+            if let Ok(k) = tree.binary_search_by_key(&tid, |e| e.0) {
+                tree[k].2 = true;
+            }
+        };
+        for (os, ms) in self.owners.iter().zip(&marks) {
+            for (o, &m) in os.iter().zip(ms) {
+                if m {
+                    keep_tid(&mut tree, o.tid);
+                }
+            }
+        }
+        for k in (0..tree.len()).rev() {
+            let (tid, parent, keep) = tree[k];
+            if keep && parent < tid {
+                keep_tid(&mut tree, parent);
+            }
+        }
+        let mut kept = tree.iter().filter(|e| e.2).map(|e| e.0);
+        let mut next = kept.next();
+        self.infos.retain(|&tid, _| {
+            while next.is_some_and(|k| k < tid) {
+                next = kept.next();
+            }
+            next == Some(tid)
+        });
+        for (os, ms) in self.owners.iter_mut().zip(&marks) {
+            let mut m = ms.iter();
+            os.retain(|o| *m.next().unwrap_or(&false) || o.end == Time::MAX);
+        }
+        self.finished_since_sweep = 0;
+        true
     }
 
     pub fn indexes_in_use(&self) -> usize {

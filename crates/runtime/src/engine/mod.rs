@@ -22,7 +22,8 @@
 //! # Invariants
 //! * A goroutine context is used by one thread at a time; its `Local` part is touched
 //!   only by that thread, its clock is written only under its `clock_lock`.
-//! * Lock order: registry → sync shard → goroutine clock lock → shadow cell → report.
+//! * Lock order: registry → sync shard → goroutine clock lock → shadow cell → report,
+//!   and the list of races in flight last.
 //!   No lock is held while calling the host, except the report lock (reports are
 //!   printed one at a time, whole).
 
@@ -37,14 +38,14 @@ mod reporting;
 pub mod shadow;
 pub mod site;
 pub mod stack;
+mod sweep;
 pub mod sync;
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
-use chunked::ChunkedVec;
 use clock::{Epoch, MAX_TIME, Time, VClock};
 use core::sync::atomic::{AtomicU64, Ordering};
-use goroutine::{FrameNode, Goroutine, Registry, TidInfo};
+use goroutine::{FrameNode, Goroutine, GoroutineInfo, Registry};
 use shadow::{KIND_ATOMIC, KIND_WRITE, NewAccess, Record, Shadow};
 use site::{SiteId, SiteTable};
 use stack::{StackDepot, StackId};
@@ -83,19 +84,39 @@ pub struct Engine<H: Host> {
     sites: SiteTable,
     syncs: SyncTable,
     registry: SpinLock<Registry>,
-    tids: ChunkedVec<TidInfo>,
     report: SpinLock<report::ReportState>,
     report_count: AtomicU64,
+    /// The previous accesses `(site, time)` of races found and not yet named: a sweep
+    /// must not forget the owner of a record that a race took out of the shadow before
+    /// its report named it (see `sweep`).
+    in_flight: SpinLock<Vec<(SiteId, Time)>>,
     max_time: Time,
 }
 
 /// The racing pair found by an access, reported after the cell lock is dropped.
-struct Race {
+struct Race<'e> {
     cell: usize,
     cur_mask: u8,
     cur_kind: u8,
     cur_site: SiteId,
     prev: Record,
+    /// Listed in `in_flight` until the previous access is named (or the race is dropped
+    /// unreported).
+    _in_flight: InFlight<'e>,
+}
+
+struct InFlight<'e> {
+    list: &'e SpinLock<Vec<(SiteId, Time)>>,
+    entry: (SiteId, Time),
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let mut list = self.list.lock();
+        if let Some(k) = list.iter().position(|&e| e == self.entry) {
+            list.swap_remove(k);
+        }
+    }
 }
 
 impl<H: Host> Engine<H> {
@@ -110,9 +131,9 @@ impl<H: Host> Engine<H> {
             sites: SiteTable::new(),
             syncs: SyncTable::new(),
             registry: SpinLock::new(Registry::new(max_time.min(MAX_TIME))),
-            tids: ChunkedVec::new(),
             report: SpinLock::new(report::ReportState::default()),
             report_count: AtomicU64::new(0),
+            in_flight: SpinLock::new(Vec::new()),
             max_time: max_time.min(MAX_TIME),
         }
     }
@@ -147,12 +168,14 @@ impl<H: Host> Engine<H> {
             None => VClock::new(),
         };
         let idx = reg.alloc_index(tid, &mut clock);
-        let info = TidInfo::default();
-        info.created_at.store(created_at, Ordering::Relaxed);
-        info.parent
-            .store(parent.map_or(0, |p| p.tid), Ordering::Relaxed);
-        // Past 2^28 goroutines their creation stacks are no longer kept; races are.
-        let _ = self.tids.push(info);
+        reg.add_info(
+            tid,
+            GoroutineInfo {
+                created_at,
+                parent: parent.map_or(0, |p| p.tid),
+                finished: false,
+            },
+        );
         let g = Box::into_raw(Box::new(Goroutine::new(tid, idx, clock))) as *const Goroutine;
         // SAFETY: `g` is fresh and valid.
         unsafe { reg.add_live(g) };
@@ -180,8 +203,8 @@ impl<H: Host> Engine<H> {
             let recorded = gr.local().recorded_at;
             let last = if recorded == last { last } else { last - 1 };
             reg.retire_index(st.idx, last, recorded);
-            if let Some(info) = self.tids.get(gr.tid as usize) {
-                info.finished.store(true, Ordering::Relaxed);
+            if reg.finish(gr.tid) {
+                self.sweep(&mut reg);
             }
         }
         // SAFETY: `g` was made by Box::into_raw in `create` and is no longer referenced
@@ -405,7 +428,7 @@ impl<H: Host> Engine<H> {
         kind: u8,
         pc: usize,
         site: Option<SiteId>,
-    ) -> Option<Race> {
+    ) -> Option<Race<'_>> {
         let site = site.unwrap_or_else(|| self.access_site(g, pc, kind));
         let st = g.clock();
         let a = NewAccess {
@@ -423,7 +446,12 @@ impl<H: Host> Engine<H> {
             return None;
         }
         let prev = cell.with_records(&self.sites, &mut local.scratch, &mut local.spare, |recs| {
-            shadow::apply(recs, &a, &st.clock)
+            let race = shadow::apply(recs, &a, &st.clock);
+            if let Some(r) = race {
+                // Still under the cell lock, which the record may just have left.
+                self.in_flight.lock().push((r.site, r.epoch.time()));
+            }
+            race
         });
         if cell.is_spilled() {
             self.shadow.mark(base);
@@ -435,6 +463,10 @@ impl<H: Host> Engine<H> {
             cur_kind: kind,
             cur_site: site,
             prev,
+            _in_flight: InFlight {
+                list: &self.in_flight,
+                entry: (prev.site, prev.epoch.time()),
+            },
         })
     }
 
@@ -662,8 +694,9 @@ impl<H: Host> Engine<H> {
     // `report_race` is in `reporting`.
 
     /// Internal figures for `GORACE=gorace_stats=1`: goroutines created, clock indexes,
-    /// live goroutines, the longest live clock and its holes, sync objects.
-    pub fn stats(&self) -> [u64; 6] {
+    /// live goroutines, the longest live clock and its holes, sync objects, goroutines
+    /// whose report data is kept (see `sweep`).
+    pub fn stats(&self) -> [u64; 7] {
         let reg = self.registry.lock();
         let (mut longest, mut holes) = (0, 0);
         for &g in &reg.live {
@@ -679,6 +712,7 @@ impl<H: Host> Engine<H> {
             longest,
             holes,
             self.syncs.len() as u64,
+            reg.kept().0 as u64,
         ]
     }
 
@@ -702,6 +736,18 @@ impl<H: Host> Engine<H> {
 
     pub fn sync_objects(&self) -> usize {
         self.syncs.len()
+    }
+
+    /// Goroutines and owner entries whose report data is kept (see `sweep`).
+    pub fn goroutines_kept(&self) -> (usize, usize) {
+        self.registry.lock().kept()
+    }
+
+    /// Sweeps after every `n` finished goroutines from now on (tests use small `n`).
+    pub fn set_sweep_after(&self, n: usize) {
+        let mut reg = self.registry.lock();
+        reg.sweep_after = n;
+        reg.sweep_min = n;
     }
 
     pub fn clock_indexes_in_use(&self) -> usize {

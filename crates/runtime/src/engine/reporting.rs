@@ -3,9 +3,10 @@
 //! Kept out of `mod.rs` so the access paths there can change independently: the access
 //! path only hands a [`Race`] to [`Engine::report_race`].
 
-use super::goroutine::Goroutine;
+use super::goroutine::{Goroutine, Registry};
 use super::report::{self, Creation, Location, RaceReport, SymAccess};
 use super::shadow::{KIND_ATOMIC, KIND_WRITE};
+use super::stack::StackId;
 use super::{Engine, Host, Race, json};
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
@@ -13,22 +14,58 @@ use core::sync::atomic::Ordering;
 /// How many creators are followed up the goroutine tree for JSON reports.
 const CHAIN_DEPTH: usize = 16;
 
+/// A creation chain before symbolisation: (report number, finished, creation stack).
+type Chain = Vec<(u32, bool, StackId)>;
+
+/// Goroutine `tid` and its ancestors, nearest first, up to `depth` of them; the root
+/// context (0) has no creation stack.
+fn creation_chain(reg: &Registry, mut tid: u32, depth: usize) -> Chain {
+    let mut chain = Vec::new();
+    while tid != 0 && tid != u32::MAX && chain.len() < depth {
+        let Some(info) = reg.info(tid) else {
+            break;
+        };
+        chain.push((tid, info.finished, info.created_at));
+        if info.parent >= tid {
+            break; // parents are created first; anything else is not a chain
+        }
+        tid = info.parent;
+    }
+    chain
+}
+
 impl<H: Host> Engine<H> {
     pub(super) fn report_race(&self, g: &Goroutine, race: Race) {
         let cur_stack = self.sites.get(race.cur_site).stack;
         let prev_stack = self.sites.get(race.prev.site).stack;
-        let prev_tid = self.registry.lock().tid_of(race.prev.epoch);
+        let json = self.host.json_enabled();
+        let depth = if json { CHAIN_DEPTH } else { 1 };
+        // The previous goroutine and both creation chains are read in one hold of the
+        // registry lock: once the race is no longer in flight, a sweep may forget them.
+        let (prev_tid, chains) = {
+            let reg = self.registry.lock();
+            let prev_tid = reg.tid_of(race.prev.epoch).unwrap_or(u32::MAX);
+            let chains = [g.tid, prev_tid].map(|tid| creation_chain(&reg, tid, depth));
+            (prev_tid, chains)
+        };
+        let Race {
+            cell,
+            cur_mask,
+            cur_kind,
+            prev: prev_rec,
+            ..
+        } = race;
         let cur = report::Access {
-            addr: race.cell + race.cur_mask.trailing_zeros() as usize,
-            write: race.cur_kind & KIND_WRITE != 0,
+            addr: cell + cur_mask.trailing_zeros() as usize,
+            write: cur_kind & KIND_WRITE != 0,
             tid: g.tid,
             stack: self.stacks.pcs(cur_stack),
             stack_id: cur_stack,
         };
         let prev = report::Access {
-            addr: race.cell + race.prev.mask.trailing_zeros() as usize,
-            write: race.prev.is_write(),
-            tid: prev_tid.unwrap_or(u32::MAX),
+            addr: cell + prev_rec.mask.trailing_zeros() as usize,
+            write: prev_rec.is_write(),
+            tid: prev_tid,
             stack: self.stacks.pcs(prev_stack),
             stack_id: prev_stack,
         };
@@ -36,13 +73,12 @@ impl<H: Host> Engine<H> {
         if !state.admit(&self.opts, &cur, &prev) {
             return;
         }
-        let json = self.host.json_enabled();
-        let depth = if json { CHAIN_DEPTH } else { 1 };
         let want_location = json || self.opts.alloc_sites;
+        let [cur_chain, prev_chain] = chains;
         let rep = RaceReport {
             accesses: [
-                self.sym_access(&cur, race.cur_mask, race.cur_kind, depth),
-                self.sym_access(&prev, race.prev.mask, race.prev.kind, depth),
+                self.sym_access(&cur, cur_mask, cur_kind, cur_chain),
+                self.sym_access(&prev, prev_rec.mask, prev_rec.kind, prev_chain),
             ],
             location: if want_location {
                 self.location(cur.addr)
@@ -63,7 +99,7 @@ impl<H: Host> Engine<H> {
         drop(state);
     }
 
-    fn sym_access(&self, a: &report::Access, mask: u8, kind: u8, depth: usize) -> SymAccess {
+    fn sym_access(&self, a: &report::Access, mask: u8, kind: u8, chain: Chain) -> SymAccess {
         SymAccess {
             addr: a.addr,
             size: mask.count_ones() as usize,
@@ -71,33 +107,15 @@ impl<H: Host> Engine<H> {
             atomic: kind & KIND_ATOMIC != 0,
             tid: a.tid,
             frames: report::symbolize(&self.host, &a.stack),
-            chain: self.creation_chain(a.tid, depth),
+            chain: chain
+                .into_iter()
+                .map(|(tid, finished, created_at)| Creation {
+                    tid,
+                    finished,
+                    frames: report::symbolize(&self.host, &self.stacks.pcs(created_at)),
+                })
+                .collect(),
         }
-    }
-
-    /// Creation stacks of goroutine `tid` and its ancestors, nearest first, up to
-    /// `depth` of them; the root context (0) has none.
-    fn creation_chain(&self, mut tid: u32, depth: usize) -> Vec<Creation> {
-        let mut chain = Vec::new();
-        while tid != 0 && tid != u32::MAX && chain.len() < depth {
-            let Some(info) = self.tids.get(tid as usize) else {
-                break;
-            };
-            chain.push(Creation {
-                tid,
-                finished: info.finished.load(Ordering::Relaxed),
-                frames: report::symbolize(
-                    &self.host,
-                    &self.stacks.pcs(info.created_at.load(Ordering::Relaxed)),
-                ),
-            });
-            let parent = info.parent.load(Ordering::Relaxed);
-            if parent >= tid {
-                break; // parents are created first; anything else is not a chain
-            }
-            tid = parent;
-        }
-        chain
     }
 
     fn location(&self, addr: usize) -> Option<Location> {

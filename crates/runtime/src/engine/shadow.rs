@@ -518,6 +518,52 @@ impl Cell {
         self.w.iter().all(|w| w.load(Ordering::Relaxed) == 0)
     }
 
+    /// Calls `f` with every record word of the cell (flags cleared), as one consistent
+    /// snapshot: a record present throughout the call is always seen. Inline cells are
+    /// read without the lock (word 0 unchanged around the read of word 1: a record can
+    /// only leave word 1 by being removed, by moving to word 0 or by a spill, and the last
+    /// two change word 0); spilled cells are read under it.
+    pub fn record_words(&self, mut f: impl FnMut(u64)) {
+        let mut emit = |w: u64| {
+            let w = w & !CELL_BITS;
+            if rec_mask(w) != 0 {
+                f(w);
+            }
+        };
+        loop {
+            let w0 = self.w[0].load(Ordering::Acquire);
+            if w0 & LOCK != 0 {
+                core::hint::spin_loop();
+                continue;
+            }
+            if w0 & EXT == 0 {
+                let w1 = self.w[1].load(Ordering::Acquire);
+                if self.w[0].load(Ordering::Acquire) != w0 {
+                    continue;
+                }
+                emit(w0);
+                emit(w1);
+                return;
+            }
+            let w0 = self.lock();
+            if w0 & EXT != 0 {
+                // SAFETY: a spilled cell's word 1 encodes its live `Ext`; the cell lock
+                // gives exclusive access to it.
+                let ext = unsafe { &*ext_ptr(self.w[1].load(Ordering::Relaxed)) };
+                ext.head
+                    .iter()
+                    .for_each(|w| emit(w.load(Ordering::Relaxed)));
+                ext.more.iter().for_each(|&w| emit(w));
+            } else {
+                emit(w0);
+                emit(self.w[1].load(Ordering::Relaxed));
+            }
+            // Unchanged: the version stays, as nothing was updated.
+            self.w[0].store(w0, Ordering::Release);
+            return;
+        }
+    }
+
     /// Forgets every record (and the sync marker); frees the out-of-line list.
     pub fn reset(&self) {
         let w0 = self.lock();
@@ -645,6 +691,61 @@ impl Shadow {
         // contiguous), so its shadow is our own mapping; after the walk above no cell in
         // it owns anything, and zero is the empty cell.
         unsafe { sys::madvise_dontneed(s_first as *mut u8, (last - first) * SHADOW_SCALE) };
+    }
+
+    /// Calls `f` with the epoch-and-site part of every record in the shadow (see
+    /// [`Cell::record_words`]), and returns how many bytes of resident shadow it read, or
+    /// `None` if the kernel could not say which pages are resident (nothing is then
+    /// known to be complete).
+    /// Pages the kernel does not hold are all zero (never written, or given back by
+    /// `reset_range`), so only resident ones are read.
+    pub fn for_each_record(&self, mut f: impl FnMut(SiteId, Time)) -> Option<usize> {
+        const CHUNK: usize = 64 << 20;
+        let mut resident = Vec::new();
+        let mut scanned = 0;
+        let mut last = u64::MAX;
+        for range in [&self.data, &self.heap] {
+            let (lo, hi) = (
+                range[0].load(Ordering::Acquire),
+                range[1].load(Ordering::Acquire),
+            );
+            if hi <= lo {
+                continue;
+            }
+            let s_lo = ((lo & !7) * SHADOW_SCALE + self.offset) & !(PAGE - 1);
+            let s_hi = (((hi + 7) & !7) * SHADOW_SCALE + self.offset).div_ceil(PAGE) * PAGE;
+            let mut chunk = s_lo;
+            while chunk < s_hi {
+                let len = CHUNK.min(s_hi - chunk);
+                resident.clear();
+                resident.resize(len / PAGE, 0u8);
+                if !sys::mincore(chunk, len, &mut resident) {
+                    return None;
+                }
+                for (i, &r) in resident.iter().enumerate() {
+                    if r & 1 == 0 {
+                        continue;
+                    }
+                    let page = chunk + i * PAGE;
+                    scanned += PAGE;
+                    for c in (page..page + PAGE).step_by(core::mem::size_of::<Cell>()) {
+                        // SAFETY: `c` is a cell-aligned address inside the shadow of a
+                        // mapped range, which stays mapped for the engine's lifetime.
+                        let cell = unsafe { &*(c as *const Cell) };
+                        cell.record_words(|w| {
+                            // Neighbouring cells often hold the same access.
+                            let key = w & !(0xff_u64 << MASK_SHIFT);
+                            if key != last {
+                                last = key;
+                                f(rec_site(w), rec_time(w));
+                            }
+                        });
+                    }
+                }
+                chunk += len;
+            }
+        }
+        Some(scanned)
     }
 
     fn map_range(&self, lo: usize, hi: usize) -> bool {

@@ -643,3 +643,85 @@ fn reusing_an_index_needs_no_hole_when_its_records_are_known() {
     t.write(d, 8);
     assert_eq!(t.races(), 1);
 }
+
+/// Report data of finished goroutines is dropped once no shadow record names them, so
+/// it does not grow with the number of goroutines ever created; a goroutine whose
+/// record is still in the shadow keeps its number and creation stack, and so do its
+/// ancestors.
+#[test]
+fn sweeps_forget_finished_goroutines_but_not_those_a_report_can_name() {
+    let t = T::new();
+    t.e.set_sweep_after(100);
+    let m = t.main();
+    // main → parent (finished) → early (finished, its write stays in the shadow).
+    let parent = t.e.go_start(Some(m), 0x3001);
+    // SAFETY: `parent` is live until `t.end` below.
+    let parent = unsafe { &*parent };
+    let early = t.e.go_start(Some(parent), 0x3101);
+    // SAFETY: as above.
+    let early = unsafe { &*early };
+    t.write(early, 0);
+    let (parent_tid, early_tid) = (parent.tid, early.tid);
+    t.end(early);
+    t.end(parent);
+    let wg = APP + 0x800;
+    for i in 0..5000usize {
+        let g = t.go(m);
+        // Every churned goroutine writes; later ones overwrite earlier records.
+        t.write(g, 0x100 + (i % 8) * 8);
+        t.e.release_merge(g, wg);
+        t.end(g);
+        t.e.acquire(m, wg);
+    }
+    let (kept, owners) = t.e.goroutines_kept();
+    // root, main, parent, early, the 8 goroutines whose writes remain, and at most the
+    // goroutines finished since the last sweep.
+    assert!(
+        kept <= 12 + 100 && owners <= 12 + 100,
+        "kept {kept} goroutines, {owners} owners"
+    );
+    {
+        let reg = t.e.registry.lock();
+        assert!(
+            reg.info(parent_tid).is_some(),
+            "an ancestor of a kept goroutine"
+        );
+        assert!(reg.info(early_tid).is_some());
+    }
+    let late = t.go(m);
+    t.write(late, 0);
+    assert_eq!(t.races(), 1);
+    let text = t.text();
+    assert!(
+        text.contains(&std::format!(
+            "Previous write at 0x000010000000 by goroutine {early_tid}:"
+        )) && text.contains(&std::format!(
+            "Goroutine {early_tid} (finished) created at:\n  f3100()"
+        )),
+        "{text}"
+    );
+}
+
+/// A race whose racing record left the shadow is named correctly even if a sweep runs
+/// between finding it and reporting it.
+#[test]
+fn a_sweep_keeps_the_goroutine_of_a_race_in_flight() {
+    let t = T::new();
+    let m = t.main();
+    let a = t.go(m);
+    t.write(a, 0);
+    let a_tid = a.tid;
+    t.end(a);
+    let b = t.go(m);
+    // The write covers a's record and removes it; report it only after a sweep.
+    let race = t.e.access_cell_slow(b, APP, 0xff, KIND_WRITE, 0x7001, None);
+    let race = race.expect("a race");
+    t.e.sweep(&mut t.e.registry.lock());
+    assert!(t.e.registry.lock().info(a_tid).is_some());
+    t.e.report_race(b, race);
+    let text = t.text();
+    assert!(
+        text.contains(&std::format!("by goroutine {a_tid}:")),
+        "{text}"
+    );
+}
