@@ -95,6 +95,9 @@ pub struct Local {
     /// `nodes[d]`: interned id of `pcs[..=d]`, valid for `d < valid`, and the `(parent,
     /// pc)` it was computed from, so that re-entering the same call reuses it.
     pub nodes: Vec<FrameNode>,
+    /// `alts[d]`: the node `nodes[d]` held before it last changed, so code that calls
+    /// two functions in turn from one place (Lock/Unlock) does not re-intern each time.
+    pub alts: Vec<FrameNode>,
     pub valid: usize,
     /// Small direct-mapped cache of access sites: (prefix id, access pc | kind << 56) →
     /// site id; cleared when the goroutine changes clock index.
@@ -136,6 +139,7 @@ impl Goroutine {
             local: UnsafeCell::new(Local {
                 pcs: Vec::new(),
                 nodes: Vec::new(),
+                alts: Vec::new(),
                 valid: 0,
                 leaf_cache: [(0, 0, 0); LEAF_CACHE],
                 own_sites: super::shadow::OwnSites::new(),

@@ -248,7 +248,7 @@ impl<H: Host> Engine<H> {
         // Cached sites name the old index.
         l.leaf_cache = [(0, 0, 0); goroutine::LEAF_CACHE];
         l.own_sites = shadow::OwnSites::new();
-        for node in &mut l.nodes {
+        for node in l.nodes.iter_mut().chain(l.alts.iter_mut()) {
             node.leaf_site = 0;
         }
     }
@@ -278,6 +278,7 @@ impl<H: Host> Engine<H> {
         let n = depth.min(stack::MAX_DEPTH);
         if l.nodes.len() < n {
             l.nodes.resize(n, FrameNode::default());
+            l.alts.resize(n, FrameNode::default());
         }
         let mut parent = if l.valid == 0 {
             0
@@ -291,14 +292,21 @@ impl<H: Host> Engine<H> {
                 l.pcs[d]
             };
             let node = &mut l.nodes[d];
-            if !(node.parent == parent && node.pc == pc && node.id != 0) {
-                *node = FrameNode {
-                    parent,
-                    pc,
-                    id: self.stacks.intern(parent, pc),
-                    leaf_key: 0,
-                    leaf_site: 0,
-                };
+            let is = |n: &FrameNode| n.parent == parent && n.pc == pc && n.id != 0;
+            if !is(node) {
+                let alt = &mut l.alts[d];
+                if is(alt) {
+                    core::mem::swap(node, alt);
+                } else {
+                    *alt = *node;
+                    *node = FrameNode {
+                        parent,
+                        pc,
+                        id: self.stacks.intern(parent, pc),
+                        leaf_key: 0,
+                        leaf_site: 0,
+                    };
+                }
             }
             parent = node.id;
         }
@@ -532,7 +540,13 @@ impl<H: Host> Engine<H> {
         }
         {
             let mut shard = self.syncs.shard(addr);
-            shard.entry(addr).or_default().join(&g.clock().clock);
+            let s = shard.entry(addr).or_default();
+            if s.contained_in(g.tid) || s.is_empty() {
+                // s ⊆ g: the merge is g itself (and stays known to be contained in it).
+                s.copy_from_goroutine(&g.clock().clock, g.tid);
+            } else {
+                s.join(&g.clock().clock);
+            }
         }
         self.mark_sync(addr);
         self.tick(g);
@@ -625,13 +639,13 @@ impl<H: Host> Engine<H> {
                 let s = shard.entry(addr).or_default();
                 let _l = g.clock_lock.lock();
                 let st = g.clock_mut_locked();
-                if acquires {
-                    // TSan's ReleaseAcquire for read-modify-writes: s = g = s ⊔ g.
+                // TSan's ReleaseAcquire for read-modify-writes: s = g = s ⊔ g. After the
+                // join g ⊇ s, so s takes a copy of g (and is known to be contained in it,
+                // which spares the join when g does this again).
+                if acquires && !s.contained_in(g.tid) {
                     st.clock.join(s);
-                    s.join(&st.clock);
-                } else {
-                    s.copy_from_goroutine(&st.clock, g.tid);
                 }
+                s.copy_from_goroutine(&st.clock, g.tid);
             } else if let Some(s) = shard
                 .get(&addr)
                 .filter(|s| acquires && !s.contained_in(g.tid))
