@@ -311,7 +311,7 @@ pub fn fini() -> ! {
     }
     let status = e.finish_status();
     if e.opts.stats {
-        let names: [&[u8]; 7] = [
+        let names: [&[u8]; 8] = [
             b"goroutines",
             b"clock_indexes",
             b"live",
@@ -319,6 +319,7 @@ pub fn fini() -> ! {
             b"most_holes",
             b"sync_objects",
             b"goroutines_kept",
+            b"spills",
         ];
         let mut line = b"gorace stats:".to_vec();
         for (name, v) in names.iter().zip(e.stats()) {

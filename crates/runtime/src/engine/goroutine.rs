@@ -32,6 +32,7 @@
 //! registry → goroutine clock lock → sync shard → shadow cell.
 
 use super::clock::{Epoch, Index, Time, VClock};
+use super::site::SiteId;
 use super::stack::StackId;
 use crate::lock::SpinLock;
 use alloc::collections::BTreeMap;
@@ -73,6 +74,7 @@ impl ClockState {
 }
 
 pub const LEAF_CACHE: usize = 32;
+pub const MERGE_CACHE: usize = 64;
 
 /// The interned stack of one shadow-stack depth, and the last access site seen with it
 /// as prefix: deep recursion revisits the same depths with the same accesses, which a
@@ -102,6 +104,9 @@ pub struct Local {
     /// Small direct-mapped cache of access sites: (prefix id, access pc | kind << 56) →
     /// site id; cleared when the goroutine changes clock index.
     pub leaf_cache: [(StackId, usize, super::site::SiteId); LEAF_CACHE],
+    /// Recent composite-site merges: `(old site, old bytes, new site, new bytes)` →
+    /// merged site (a pure function of the four, so entries never go stale).
+    pub merges: [(u64, u8, SiteId); MERGE_CACHE],
     /// The sites of the current clock index seen lately (for the shadow fast path).
     pub own_sites: super::shadow::OwnSites,
     pub ignore_sync: u32,
@@ -142,6 +147,7 @@ impl Goroutine {
                 alts: Vec::new(),
                 valid: 0,
                 leaf_cache: [(0, 0, 0); LEAF_CACHE],
+                merges: [(0, 0, 0); MERGE_CACHE],
                 own_sites: super::shadow::OwnSites::new(),
                 ignore_sync: 0,
                 recorded_at: 0,

@@ -46,6 +46,7 @@ use alloc::vec::Vec;
 use clock::{Epoch, MAX_TIME, Time, VClock};
 use core::sync::atomic::{AtomicU64, Ordering};
 use goroutine::{FrameNode, Goroutine, GoroutineInfo, Registry};
+use interner::mix;
 use shadow::{KIND_ATOMIC, KIND_WRITE, NewAccess, Record, Shadow};
 use site::{SiteId, SiteTable};
 use stack::{StackDepot, StackId};
@@ -453,8 +454,22 @@ impl<H: Host> Engine<H> {
         {
             return None;
         }
+        let merges = &mut local.merges;
+        let merge = |old: SiteId, old_mask: u8, new: SiteId, new_mask: u8| {
+            // Site ids have 28 bits: (old, new, old bytes) fill the key.
+            let key = old as u64 | (new as u64) << 28 | (old_mask as u64) << 56;
+            let slot = &mut merges[(mix(key ^ new_mask as u64) as usize) % goroutine::MERGE_CACHE];
+            if slot.0 != key || slot.1 != new_mask || slot.2 == 0 {
+                *slot = (
+                    key,
+                    new_mask,
+                    self.sites.merge(old, old_mask, new, new_mask),
+                );
+            }
+            slot.2
+        };
         let prev = cell.with_records(&self.sites, &mut local.scratch, &mut local.spare, |recs| {
-            let race = shadow::apply(recs, &a, &st.clock);
+            let race = shadow::apply(recs, &a, &st.clock, merge);
             if let Some(r) = race {
                 // Still under the cell lock, which the record may just have left.
                 self.in_flight.lock().push((r.site, r.epoch.time()));
@@ -709,8 +724,8 @@ impl<H: Host> Engine<H> {
 
     /// Internal figures for `GORACE=gorace_stats=1`: goroutines created, clock indexes,
     /// live goroutines, the longest live clock and its holes, sync objects, goroutines
-    /// whose report data is kept (see `sweep`).
-    pub fn stats(&self) -> [u64; 7] {
+    /// whose report data is kept (see `sweep`), cell spills.
+    pub fn stats(&self) -> [u64; 8] {
         let reg = self.registry.lock();
         let (mut longest, mut holes) = (0, 0);
         for &g in &reg.live {
@@ -727,6 +742,7 @@ impl<H: Host> Engine<H> {
             holes,
             self.syncs.len() as u64,
             reg.kept().0 as u64,
+            shadow::spills(),
         ]
     }
 

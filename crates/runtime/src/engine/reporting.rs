@@ -37,7 +37,10 @@ fn creation_chain(reg: &Registry, mut tid: u32, depth: usize) -> Chain {
 impl<H: Host> Engine<H> {
     pub(super) fn report_race(&self, g: &Goroutine, race: Race) {
         let cur_stack = self.sites.get(race.cur_site).stack;
-        let prev_stack = self.sites.get(race.prev.site).stack;
+        // A composite record names the access of the racing bytes (see `site`).
+        let (prev_stack, prev_bytes) = self
+            .sites
+            .stack_of(race.prev.site, race.prev.mask & race.cur_mask);
         let json = self.host.json_enabled();
         let depth = if json { CHAIN_DEPTH } else { 1 };
         // The previous goroutine and both creation chains are read in one hold of the
@@ -52,9 +55,12 @@ impl<H: Host> Engine<H> {
             cell,
             cur_mask,
             cur_kind,
-            prev: prev_rec,
+            prev: mut prev_rec,
             ..
         } = race;
+        if prev_rec.mask & prev_bytes != 0 {
+            prev_rec.mask &= prev_bytes;
+        }
         let cur = report::Access {
             addr: cell + cur_mask.trailing_zeros() as usize,
             write: cur_kind & KIND_WRITE != 0,

@@ -240,6 +240,11 @@ impl Ext {
 const VERSION_MASK: u64 = (1 << 61) - 1;
 static SPILLS: AtomicU64 = AtomicU64::new(0);
 
+/// How many times a cell has spilled so far (`gorace_stats`).
+pub fn spills() -> u64 {
+    SPILLS.load(Ordering::Relaxed)
+}
+
 fn first_version() -> u64 {
     (SPILLS.fetch_add(1, Ordering::Relaxed) << 32) & VERSION_MASK
 }
@@ -286,8 +291,15 @@ pub struct NewAccess {
 }
 
 /// Applies `a` to the record list: returns the first record it races with, after
-/// updating the list (see the module doc for the rule).
-pub fn apply(records: &mut Vec<Record>, a: &NewAccess, clock: &VClock) -> Option<Record> {
+/// updating the list (see the module doc for the rule). An access of the same epoch and
+/// kind as a record joins it, with the site `merge(old site, old bytes, new site, new
+/// bytes)` (a composite, see [`SiteTable::merge`]).
+pub fn apply(
+    records: &mut Vec<Record>,
+    a: &NewAccess,
+    clock: &VClock,
+    merge: impl FnOnce(SiteId, u8, SiteId, u8) -> SiteId,
+) -> Option<Record> {
     let mut race = None;
     for r in records.iter_mut() {
         if r.mask & a.mask == 0 {
@@ -303,16 +315,22 @@ pub fn apply(records: &mut Vec<Record>, a: &NewAccess, clock: &VClock) -> Option
         }
     }
     records.retain(|r| r.mask != 0);
-    if let Some(same) = records
-        .iter_mut()
-        // One site is one (index, kind, stack): with the epoch, the same access point.
-        .find(|r| r.epoch == a.epoch && r.site == a.site)
-    {
-        same.mask |= a.mask;
-    } else if !records
+    if records
         .iter()
         .any(|r| r.epoch == a.epoch && r.mask & a.mask == a.mask && covers(r.kind, a.kind))
     {
+        return race;
+    }
+    // One site is one (index, kind, stack): with the epoch, the same access point.
+    if let Some(same) = records
+        .iter_mut()
+        .find(|r| r.epoch == a.epoch && r.kind == a.kind)
+    {
+        if same.site != a.site {
+            same.site = merge(same.site, same.mask, a.site, a.mask);
+        }
+        same.mask |= a.mask;
+    } else {
         records.push(Record {
             epoch: a.epoch,
             mask: a.mask,
@@ -858,6 +876,12 @@ mod tests {
         c
     }
 
+    /// `apply` with a site table of its own (the sites here are made-up ids).
+    fn ap(records: &mut Vec<Record>, a: &NewAccess, clock: &VClock) -> Option<Record> {
+        let sites = SiteTable::new();
+        apply(records, a, clock, |o, om, n, nm| sites.merge(o, om, n, nm))
+    }
+
     fn acc(i: u32, t: u32, mask: u8, kind: u8) -> NewAccess {
         NewAccess {
             epoch: Epoch::new(i, t),
@@ -870,12 +894,12 @@ mod tests {
     #[test]
     fn concurrent_reads_are_all_kept_then_a_write_checks_each() {
         let mut recs = Vec::new();
-        assert!(apply(&mut recs, &acc(0, 1, 1, R), &clock(&[(0, 1)])).is_none());
-        assert!(apply(&mut recs, &acc(1, 1, 1, R), &clock(&[(1, 1)])).is_none());
-        assert!(apply(&mut recs, &acc(2, 1, 1, R), &clock(&[(2, 1)])).is_none());
+        assert!(ap(&mut recs, &acc(0, 1, 1, R), &clock(&[(0, 1)])).is_none());
+        assert!(ap(&mut recs, &acc(1, 1, 1, R), &clock(&[(1, 1)])).is_none());
+        assert!(ap(&mut recs, &acc(2, 1, 1, R), &clock(&[(2, 1)])).is_none());
         assert_eq!(recs.len(), 3);
         // A writer that knows readers 0 and 2 but not 1 races with reader 1 only.
-        let race = apply(
+        let race = ap(
             &mut recs,
             &acc(3, 1, 1, W),
             &clock(&[(0, 1), (2, 1), (3, 1)]),
@@ -886,29 +910,29 @@ mod tests {
     #[test]
     fn different_bytes_of_a_cell_do_not_race() {
         let mut recs = Vec::new();
-        assert!(apply(&mut recs, &acc(0, 1, 0b01, W), &clock(&[(0, 1)])).is_none());
-        assert!(apply(&mut recs, &acc(1, 1, 0b10, W), &clock(&[(1, 1)])).is_none());
-        let race = apply(&mut recs, &acc(2, 1, 0b10, R), &clock(&[(2, 1)]));
+        assert!(ap(&mut recs, &acc(0, 1, 0b01, W), &clock(&[(0, 1)])).is_none());
+        assert!(ap(&mut recs, &acc(1, 1, 0b10, W), &clock(&[(1, 1)])).is_none());
+        let race = ap(&mut recs, &acc(2, 1, 0b10, R), &clock(&[(2, 1)]));
         assert_eq!(race.map(|r| r.epoch), Some(Epoch::new(1, 1)));
     }
 
     #[test]
     fn concurrent_atomic_writes_are_both_kept_for_a_later_plain_read() {
         let mut recs = Vec::new();
-        assert!(apply(&mut recs, &acc(0, 1, 0xff, AW), &clock(&[(0, 1)])).is_none());
-        assert!(apply(&mut recs, &acc(1, 1, 0xff, AW), &clock(&[(1, 1)])).is_none());
+        assert!(ap(&mut recs, &acc(0, 1, 0xff, AW), &clock(&[(0, 1)])).is_none());
+        assert!(ap(&mut recs, &acc(1, 1, 0xff, AW), &clock(&[(1, 1)])).is_none());
         // Ordered after goroutine 1's atomic write only: races with goroutine 0's.
-        let race = apply(&mut recs, &acc(2, 1, 0x01, R), &clock(&[(1, 1), (2, 1)]));
+        let race = ap(&mut recs, &acc(2, 1, 0x01, R), &clock(&[(1, 1), (2, 1)]));
         assert_eq!(race.map(|r| r.epoch), Some(Epoch::new(0, 1)));
     }
 
     #[test]
     fn ordered_plain_write_replaces_everything() {
         let mut recs = Vec::new();
-        apply(&mut recs, &acc(0, 1, 0xff, R), &clock(&[(0, 1)]));
-        apply(&mut recs, &acc(1, 1, 0xff, R), &clock(&[(1, 1)]));
+        ap(&mut recs, &acc(0, 1, 0xff, R), &clock(&[(0, 1)]));
+        ap(&mut recs, &acc(1, 1, 0xff, R), &clock(&[(1, 1)]));
         assert!(
-            apply(
+            ap(
                 &mut recs,
                 &acc(2, 1, 0xff, W),
                 &clock(&[(0, 1), (1, 1), (2, 1)])
@@ -922,20 +946,20 @@ mod tests {
     #[test]
     fn plain_read_before_atomic_write_is_kept_for_a_later_atomic_write() {
         let mut recs = Vec::new();
-        apply(&mut recs, &acc(0, 1, 0xff, R), &clock(&[(0, 1)]));
+        ap(&mut recs, &acc(0, 1, 0xff, R), &clock(&[(0, 1)]));
         // Goroutine 1 knows the read and writes atomically: no race, but the read stays.
-        assert!(apply(&mut recs, &acc(1, 1, 0xff, AW), &clock(&[(0, 1), (1, 1)])).is_none());
+        assert!(ap(&mut recs, &acc(1, 1, 0xff, AW), &clock(&[(0, 1), (1, 1)])).is_none());
         // Goroutine 2's atomic write knows neither: races with the plain read.
-        let race = apply(&mut recs, &acc(2, 1, 0xff, AW), &clock(&[(2, 1)]));
+        let race = ap(&mut recs, &acc(2, 1, 0xff, AW), &clock(&[(2, 1)]));
         assert_eq!(race.map(|r| r.epoch), Some(Epoch::new(0, 1)));
     }
 
     #[test]
     fn same_epoch_repeats_add_nothing() {
         let mut recs = Vec::new();
-        apply(&mut recs, &acc(0, 1, 1, W), &clock(&[(0, 1)]));
-        apply(&mut recs, &acc(0, 1, 1, R), &clock(&[(0, 1)]));
-        apply(&mut recs, &acc(0, 1, 1, W), &clock(&[(0, 1)]));
+        ap(&mut recs, &acc(0, 1, 1, W), &clock(&[(0, 1)]));
+        ap(&mut recs, &acc(0, 1, 1, R), &clock(&[(0, 1)]));
+        ap(&mut recs, &acc(0, 1, 1, W), &clock(&[(0, 1)]));
         assert_eq!(recs.len(), 1);
     }
 }

@@ -725,3 +725,32 @@ fn a_sweep_keeps_the_goroutine_of_a_race_in_flight() {
         "{text}"
     );
 }
+
+/// Fields of one 8-byte cell written from different lines in one epoch share one record
+/// (no spill), and a race on any of them still reports the line that wrote it.
+#[test]
+fn accesses_merged_into_one_record_keep_their_own_stacks() {
+    let t = T::new();
+    let m = t.main();
+    let w = t.go(m);
+    t.e.access_range(w, APP + 0x40, 2, 0x7101, Kind::WRITE);
+    t.e.access_range(w, APP + 0x42, 2, 0x7201, Kind::WRITE);
+    t.e.access_range(w, APP + 0x44, 4, 0x7301, Kind::WRITE);
+    t.e.access_range(w, APP + 0x40, 8, 0x7401, Kind::READ);
+    let cell = t.e.shadow.cell(APP + 0x40);
+    assert!(
+        !cell.is_spilled(),
+        "one write record and no read record expected"
+    );
+    let r1 = t.go(m);
+    t.e.access(r1, APP + 0x45, 0x7501, Kind::READ);
+    let r2 = t.go(m);
+    t.e.access(r2, APP + 0x42, 0x7601, Kind::READ);
+    assert_eq!(t.races(), 2);
+    let text = t.text();
+    assert!(
+        text.contains("Previous write at 0x000010000044 by goroutine 2:\n  f7300()")
+            && text.contains("Previous write at 0x000010000042 by goroutine 2:\n  f7200()"),
+        "{text}"
+    );
+}
