@@ -64,12 +64,35 @@ struct Owner {
 pub struct ClockState {
     pub idx: Index,
     pub clock: VClock,
+    /// `(idx, clock[idx])`, kept beside the clock because every access reads it. Only
+    /// the goroutine itself advances its own entry (joins never raise it: nobody knows
+    /// a later time of the index than its owner), so `tick` and index moves refresh it.
+    now: Epoch,
 }
 
 impl ClockState {
+    pub fn new(idx: Index, clock: VClock) -> Self {
+        let now = Epoch::new(idx, clock.get(idx));
+        ClockState { idx, clock, now }
+    }
+
     #[inline]
     pub fn epoch(&self) -> Epoch {
-        Epoch::new(self.idx, self.clock.get(self.idx))
+        debug_assert_eq!(self.now, Epoch::new(self.idx, self.clock.get(self.idx)));
+        self.now
+    }
+
+    /// Sets the goroutine's own time (under its clock lock).
+    pub fn set_own_time(&mut self, t: Time) {
+        self.clock.set(self.idx, t);
+        self.now = Epoch::new(self.idx, t);
+    }
+
+    /// Moves the goroutine to index `idx` with `clock` (under its clock lock).
+    pub fn move_to(&mut self, idx: Index, clock: VClock) {
+        self.idx = idx;
+        self.clock = clock;
+        self.now = Epoch::new(idx, self.clock.get(idx));
     }
 }
 
@@ -140,7 +163,7 @@ impl Goroutine {
         Goroutine {
             tid,
             clock_lock: SpinLock::new(()),
-            clock: UnsafeCell::new(ClockState { idx, clock }),
+            clock: UnsafeCell::new(ClockState::new(idx, clock)),
             local: UnsafeCell::new(Local {
                 pcs: Vec::new(),
                 nodes: Vec::new(),

@@ -220,8 +220,7 @@ impl<H: Host> Engine<H> {
         let t = st.clock.get(st.idx);
         if t + 1 < self.max_time {
             let _l = g.clock_lock.lock();
-            let st = g.clock_mut_locked();
-            st.clock.set(st.idx, t + 1);
+            g.clock_mut_locked().set_own_time(t + 1);
             return;
         }
         let mut reg = self.registry.lock();
@@ -233,17 +232,14 @@ impl<H: Host> Engine<H> {
         let t = st.clock.get(st.idx);
         if t + 1 < reg.max_time {
             let _l = g.clock_lock.lock();
-            let st = g.clock_mut_locked();
-            st.clock.set(st.idx, t + 1);
+            g.clock_mut_locked().set_own_time(t + 1);
             return;
         }
         let mut clock = st.clock.clone();
         let new_idx = reg.alloc_index(g.tid, &mut clock);
         reg.retire_exhausted(st.idx, t);
         let _l = g.clock_lock.lock();
-        let st = g.clock_mut_locked();
-        st.idx = new_idx;
-        st.clock = clock;
+        g.clock_mut_locked().move_to(new_idx, clock);
         let l = g.local();
         l.recorded_at = 0;
         // Cached sites name the old index.
@@ -360,30 +356,38 @@ impl<H: Host> Engine<H> {
         }
         let mask = 1u8 << (addr & 7);
         let cell = self.shadow.cell(addr);
-        if cell.fast_path_hit(
+        if !cell.fast_path_hit(
             &self.sites,
             &g.local().own_sites,
             g.clock().epoch(),
             mask,
             kind.0,
         ) {
-            return;
+            self.access_slow(g, addr & !7, mask, kind.0, pc);
         }
-        if let Some(race) = self.access_cell_slow(g, addr & !7, mask, kind.0, pc, None) {
+    }
+
+    /// `access` past the same-epoch check (out of line, so the fast path stays small).
+    #[cold]
+    #[inline(never)]
+    fn access_slow(&self, g: &Goroutine, base: usize, mask: u8, kind: u8, pc: usize) {
+        if let Some(race) = self.access_cell_slow(g, base, mask, kind, pc, None) {
             self.report_race(g, race);
         }
     }
 
     /// An access to `[addr, addr+size)`; at most one race is reported per call, as TSan.
+    /// Cells that are same-epoch hits are passed over here; from the first that is not,
+    /// `access_range_slow` takes the rest.
     pub fn access_range(&self, g: &Goroutine, addr: usize, size: usize, pc: usize, kind: Kind) {
         if size == 0 {
             return;
         }
         let end = addr.saturating_add(size);
         let epoch = g.clock().epoch();
+        let own = &g.local().own_sites;
         // Whole ranges within one mapped span need no per-cell bounds check.
         let covered = self.shadow.covers(addr) && self.shadow.covers(end - 1);
-        let mut site = None;
         // A word 0 already found to be a same-epoch hit for a whole cell: the cells of a
         // range written by one access carry the same word, so the rest compare equal.
         let mut full_hit = 0u64;
@@ -394,21 +398,39 @@ impl<H: Host> Engine<H> {
             if covered || self.shadow.covers(a) {
                 let mask = (((1u16 << (hi - a)) - 1) << (a - base)) as u8;
                 let cell = self.shadow.cell(a);
-                if mask == 0xff && full_hit != 0 && cell.word0() == full_hit {
-                    a = hi;
-                    continue;
-                }
-                let own = &g.local().own_sites;
-                if cell.fast_path_hit(&self.sites, own, epoch, mask, kind.0) {
+                if !(mask == 0xff && full_hit != 0 && cell.word0() == full_hit) {
+                    if !cell.fast_path_hit(&self.sites, own, epoch, mask, kind.0) {
+                        self.access_range_slow(g, a, end, pc, kind.0);
+                        return;
+                    }
                     if mask == 0xff && cell.word0_hits(&self.sites, own, epoch, kind.0) {
                         full_hit = cell.word0();
                     }
-                } else {
-                    let s = *site.get_or_insert_with(|| self.access_site(g, pc, kind.0));
-                    if let Some(race) = self.access_cell_slow(g, base, mask, kind.0, pc, Some(s)) {
+                }
+            }
+            a = hi;
+        }
+    }
+
+    /// `access_range` from `a` on, with the slow path for cells that need it.
+    #[cold]
+    #[inline(never)]
+    fn access_range_slow(&self, g: &Goroutine, mut a: usize, end: usize, pc: usize, kind: u8) {
+        let epoch = g.clock().epoch();
+        let mut site = None;
+        while a < end {
+            let base = a & !7;
+            let hi = end.min(base + 8);
+            if self.shadow.covers(a) {
+                let mask = (((1u16 << (hi - a)) - 1) << (a - base)) as u8;
+                let cell = self.shadow.cell(a);
+                let own = &g.local().own_sites;
+                if !cell.fast_path_hit(&self.sites, own, epoch, mask, kind) {
+                    let s = *site.get_or_insert_with(|| self.access_site(g, pc, kind));
+                    if let Some(race) = self.access_cell_slow(g, base, mask, kind, pc, Some(s)) {
                         self.report_race(g, race);
                         // Keep updating the rest of the range, without more reports.
-                        self.update_range_quietly(g, hi, end, kind.0, s);
+                        self.update_range_quietly(g, hi, end, kind, s);
                         return;
                     }
                 }

@@ -35,6 +35,8 @@ fn creation_chain(reg: &Registry, mut tid: u32, depth: usize) -> Chain {
 }
 
 impl<H: Host> Engine<H> {
+    #[cold]
+    #[inline(never)]
     pub(super) fn report_race(&self, g: &Goroutine, race: Race) {
         let cur_stack = self.sites.get(race.cur_site).stack;
         // A composite record names the access of the racing bytes (see `site`).

@@ -365,6 +365,24 @@ impl Cell {
             return word_hits(w0, sites, own, epoch, mask, kind)
                 || word_hits(w1, sites, own, epoch, mask, kind);
         }
+        self.spilled_hit(w0, w1, sites, own, epoch, mask, kind)
+    }
+
+    /// [`Cell::fast_path_hit`] on a spilled cell (kept out of line: rare, and it would
+    /// weigh on the inline path's registers).
+    #[cold]
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn spilled_hit(
+        &self,
+        w0: u64,
+        w1: u64,
+        sites: &SiteTable,
+        own: &OwnSites,
+        epoch: Epoch,
+        mask: u8,
+        kind: u8,
+    ) -> bool {
         // Spilled: word 0 unchanged around the read of word 1 means word 1 is this
         // spill's list, and unchanged after the scan means the scanned records were the
         // list's at that moment (every update under the lock bumps the version).
