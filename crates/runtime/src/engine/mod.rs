@@ -377,33 +377,49 @@ impl<H: Host> Engine<H> {
     }
 
     /// An access to `[addr, addr+size)`; at most one race is reported per call, as TSan.
-    /// Cells that are same-epoch hits are passed over here; from the first that is not,
-    /// `access_range_slow` takes the rest.
+    /// Same-epoch hits are decided here; other cells go to `range_cell_slow`.
     pub fn access_range(&self, g: &Goroutine, addr: usize, size: usize, pc: usize, kind: Kind) {
         if size == 0 {
             return;
         }
         let end = addr.saturating_add(size);
         let epoch = g.clock().epoch();
-        let own = &g.local().own_sites;
         // Whole ranges within one mapped span need no per-cell bounds check.
         let covered = self.shadow.covers(addr) && self.shadow.covers(end - 1);
+        let mut site = None;
         // A word 0 already found to be a same-epoch hit for a whole cell: the cells of a
         // range written by one access carry the same word, so the rest compare equal.
         let mut full_hit = 0u64;
         let mut a = addr;
         while a < end {
+            if full_hit != 0 && covered {
+                // The common case of long ranges (copies): a tight scan of whole cells,
+                // a cache line of shadow at a time.
+                let same = |a: usize| self.shadow.cell(a).word0() == full_hit;
+                while a + 32 <= end && same(a) & same(a + 8) & same(a + 16) & same(a + 24) {
+                    a += 32;
+                }
+                while a + 8 <= end && same(a) {
+                    a += 8;
+                }
+                if a >= end {
+                    return;
+                }
+            }
             let base = a & !7;
             let hi = end.min(base + 8);
             if covered || self.shadow.covers(a) {
                 let mask = (((1u16 << (hi - a)) - 1) << (a - base)) as u8;
                 let cell = self.shadow.cell(a);
+                let own = &g.local().own_sites;
                 if !(mask == 0xff && full_hit != 0 && cell.word0() == full_hit) {
                     if !cell.fast_path_hit(&self.sites, own, epoch, mask, kind.0) {
-                        self.access_range_slow(g, a, end, pc, kind.0);
-                        return;
-                    }
-                    if mask == 0xff && cell.word0_hits(&self.sites, own, epoch, kind.0) {
+                        if self.range_cell_slow(g, base, mask, kind.0, pc, &mut site) {
+                            // Keep updating the rest of the range, without more reports.
+                            self.update_range_quietly(g, hi, end, kind.0, site.unwrap_or(0));
+                            return;
+                        }
+                    } else if mask == 0xff && cell.word0_hits(&self.sites, own, epoch, kind.0) {
                         full_hit = cell.word0();
                     }
                 }
@@ -412,30 +428,26 @@ impl<H: Host> Engine<H> {
         }
     }
 
-    /// `access_range` from `a` on, with the slow path for cells that need it.
+    /// One cell of `access_range` past the same-epoch check; true if it reported a race.
+    /// The site is computed on the first such cell of the range.
     #[cold]
     #[inline(never)]
-    fn access_range_slow(&self, g: &Goroutine, mut a: usize, end: usize, pc: usize, kind: u8) {
-        let epoch = g.clock().epoch();
-        let mut site = None;
-        while a < end {
-            let base = a & !7;
-            let hi = end.min(base + 8);
-            if self.shadow.covers(a) {
-                let mask = (((1u16 << (hi - a)) - 1) << (a - base)) as u8;
-                let cell = self.shadow.cell(a);
-                let own = &g.local().own_sites;
-                if !cell.fast_path_hit(&self.sites, own, epoch, mask, kind) {
-                    let s = *site.get_or_insert_with(|| self.access_site(g, pc, kind));
-                    if let Some(race) = self.access_cell_slow(g, base, mask, kind, pc, Some(s)) {
-                        self.report_race(g, race);
-                        // Keep updating the rest of the range, without more reports.
-                        self.update_range_quietly(g, hi, end, kind, s);
-                        return;
-                    }
-                }
+    fn range_cell_slow(
+        &self,
+        g: &Goroutine,
+        base: usize,
+        mask: u8,
+        kind: u8,
+        pc: usize,
+        site: &mut Option<SiteId>,
+    ) -> bool {
+        let s = *site.get_or_insert_with(|| self.access_site(g, pc, kind));
+        match self.access_cell_slow(g, base, mask, kind, pc, Some(s)) {
+            Some(race) => {
+                self.report_race(g, race);
+                true
             }
-            a = hi;
+            None => false,
         }
     }
 
