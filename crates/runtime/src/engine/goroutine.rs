@@ -97,7 +97,7 @@ impl ClockState {
 }
 
 pub const LEAF_CACHE: usize = 32;
-pub const MERGE_CACHE: usize = 64;
+pub const MERGE_CACHE: usize = 16;
 
 /// The interned stack of one shadow-stack depth, and the last access site seen with it
 /// as prefix: deep recursion revisits the same depths with the same accesses, which a
