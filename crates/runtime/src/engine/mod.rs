@@ -385,7 +385,7 @@ impl<H: Host> Engine<H> {
         let end = addr.saturating_add(size);
         let epoch = g.clock().epoch();
         // Whole ranges within one mapped span need no per-cell bounds check.
-        let covered = self.shadow.covers(addr) && self.shadow.covers(end - 1);
+        let covered = self.shadow.covers_span(addr, end);
         let mut site = None;
         // A word 0 already found to be a same-epoch hit for a whole cell: the cells of a
         // range written by one access carry the same word, so the rest compare equal.

@@ -662,6 +662,16 @@ impl Shadow {
         within(&self.heap) || within(&self.data)
     }
 
+    /// Whether all of `[lo, hi)` (non-empty) lies in one covered range, so that every
+    /// cell of it has shadow.
+    #[inline]
+    pub fn covers_span(&self, lo: usize, hi: usize) -> bool {
+        let within = |r: &[AtomicUsize; 2]| {
+            lo >= r[0].load(Ordering::Relaxed) && hi <= r[1].load(Ordering::Relaxed)
+        };
+        lo < hi && (within(&self.heap) || within(&self.data))
+    }
+
     #[inline]
     pub fn cell(&self, addr: usize) -> &Cell {
         let p = (addr & !7)
@@ -696,9 +706,13 @@ impl Shadow {
     pub fn reset_range(&self, addr: usize, size: usize, mut reset_cell: impl FnMut(usize, &Cell)) {
         let end = addr.saturating_add(size);
         let mut walk = |lo: usize, hi: usize| {
+            if hi <= lo {
+                return;
+            }
+            let whole = self.covers_span(lo, hi);
             let mut base = lo & !7;
             while base < hi {
-                if self.covers(base.max(lo)) {
+                if whole || self.covers(base.max(lo)) {
                     let cell = self.cell(base);
                     if !cell.is_empty() {
                         reset_cell(base, cell);
@@ -709,7 +723,7 @@ impl Shadow {
         };
         let first = addr.div_ceil(APP_PER_SHADOW_PAGE) * APP_PER_SHADOW_PAGE;
         let last = end / APP_PER_SHADOW_PAGE * APP_PER_SHADOW_PAGE;
-        if last < first + MADVISE_MIN_APP || !self.covers(first) || !self.covers(last - 1) {
+        if last < first + MADVISE_MIN_APP || !self.covers_span(first, last) {
             walk(addr, end);
             return;
         }
@@ -723,9 +737,9 @@ impl Shadow {
             }
         }
         let s_first = first * SHADOW_SCALE + self.offset;
-        // SAFETY: `[first, last)` is covered (both ends checked, covered ranges are
-        // contiguous), so its shadow is our own mapping; after the walk above no cell in
-        // it owns anything, and zero is the empty cell.
+        // SAFETY: `[first, last)` lies in one covered range, so its shadow is our own
+        // mapping; after the walk above no cell in it owns anything, and zero is the
+        // empty cell.
         unsafe { sys::madvise_dontneed(s_first as *mut u8, (last - first) * SHADOW_SCALE) };
     }
 
