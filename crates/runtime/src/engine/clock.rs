@@ -12,7 +12,9 @@
 //! insight is that an access is ordered before goroutine `g` exactly when
 //! `epoch.time <= g.clock[epoch.index]`.
 
+use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::ops::Deref;
 
 pub type Time = u32;
 pub type Index = u32;
@@ -56,13 +58,51 @@ pub struct Hole {
     pub hi: Time,
 }
 
+/// A clock's holes, sorted by `(index, lo)`; shared between clocks (copy-on-write):
+/// a clock is copied on every release and joined on every acquire, and clocks of one
+/// ancestry carry the same, sometimes long, list, so copies share it and joins of
+/// clocks that share it skip the merge.
+#[derive(Clone, Default, Debug)]
+pub struct Holes(Option<Arc<Vec<Hole>>>);
+
+impl Holes {
+    fn make_mut(&mut self) -> &mut Vec<Hole> {
+        Arc::make_mut(self.0.get_or_insert_with(Default::default))
+    }
+    fn set(&mut self, holes: Vec<Hole>) {
+        self.0 = (!holes.is_empty()).then(|| Arc::new(holes));
+    }
+    fn shares(&self, other: &Holes) -> bool {
+        match (&self.0, &other.0) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        }
+    }
+}
+
+impl Deref for Holes {
+    type Target = [Hole];
+    fn deref(&self) -> &[Hole] {
+        self.0.as_deref().map_or(&[], |v| v.as_slice())
+    }
+}
+
+impl PartialEq for Holes {
+    fn eq(&self, other: &Holes) -> bool {
+        self.shares(other) || **self == **other
+    }
+}
+
+impl Eq for Holes {}
+
 /// What a goroutine (or a sync object) knows: for each index, every time up to
 /// `times[index]` except those inside a hole of that index. Joins are unions of these
 /// sets, so they are exact: nothing is ever assumed known that was not.
 #[derive(Clone, Default, Debug, PartialEq, Eq)]
 pub struct VClock {
     times: Vec<Time>,
-    holes: Vec<Hole>,
+    holes: Holes,
     /// The report number of a goroutine whose clock contains this one (it was copied from
     /// that goroutine's clock, which only grows), or [`NO_SOURCE`]: that goroutine's
     /// acquire of this clock changes nothing and is skipped.
@@ -75,7 +115,7 @@ impl VClock {
     pub const fn new() -> Self {
         VClock {
             times: Vec::new(),
-            holes: Vec::new(),
+            holes: Holes(None),
             source: NO_SOURCE,
         }
     }
@@ -114,7 +154,7 @@ impl VClock {
             let at = self
                 .holes
                 .partition_point(|h| (h.index, h.lo) < (index, lo));
-            self.holes.insert(at, Hole { index, lo, hi });
+            self.holes.make_mut().insert(at, Hole { index, lo, hi });
         }
     }
 
@@ -135,21 +175,36 @@ impl VClock {
             (true, true) => {}
             // unknown = (hole ∪ (mine, ∞)) ∩ (theirs, ∞): each hole keeps its part above
             // what the other side knows.
-            (false, true) => self.holes.retain_mut(|h| {
-                let theirs = other.get(h.index);
-                h.lo = h.lo.max(theirs);
-                h.lo < h.hi
-            }),
-            (true, false) => {
-                for h in &other.holes {
-                    let mine = self.get(h.index);
-                    if mine < h.hi {
-                        self.holes.push(Hole {
-                            index: h.index,
-                            lo: h.lo.max(mine),
-                            hi: h.hi,
-                        });
+            (false, true) => {
+                // Only holes the other side knows part of change.
+                if self.holes.iter().any(|h| other.get(h.index) > h.lo) {
+                    let holes = self.holes.make_mut();
+                    holes.retain_mut(|h| {
+                        h.lo = h.lo.max(other.get(h.index));
+                        h.lo < h.hi
+                    });
+                    if holes.is_empty() {
+                        self.holes = Holes(None);
                     }
+                }
+            }
+            (true, false) => {
+                if other.holes.iter().all(|h| self.get(h.index) <= h.lo) {
+                    // Each hole of theirs stays whole: share their list.
+                    self.holes = other.holes.clone();
+                } else {
+                    let mut holes = Vec::new();
+                    for h in other.holes.iter() {
+                        let mine = self.get(h.index);
+                        if mine < h.hi {
+                            holes.push(Hole {
+                                index: h.index,
+                                lo: h.lo.max(mine),
+                                hi: h.hi,
+                            });
+                        }
+                    }
+                    self.holes.set(holes);
                 }
             }
             (false, false) => self.join_holes_both(other),
@@ -168,7 +223,7 @@ impl VClock {
             return;
         }
         let mine = core::mem::take(&mut self.holes);
-        let theirs = &other.holes;
+        let theirs = &other.holes[..];
         let prefix = mine.iter().zip(theirs).take_while(|(a, b)| a == b).count();
         let suffix = mine[prefix..]
             .iter()
@@ -185,7 +240,7 @@ impl VClock {
             &mut out,
         );
         out.extend_from_slice(&mine[mine.len() - suffix..]);
-        self.holes = out;
+        self.holes.set(out);
     }
 
     /// Appends to `out` the intersection of the unknown sets given by hole lists `mine`
@@ -255,8 +310,7 @@ impl VClock {
         self.source = other.source;
         self.times.clear();
         self.times.extend_from_slice(&other.times);
-        self.holes.clear();
-        self.holes.extend_from_slice(&other.holes);
+        self.holes = other.holes.clone();
     }
 
     /// Go's channel-slot rule (TSan `ReleaseStoreAcquire`): `sync` takes this clock,
@@ -422,7 +476,11 @@ mod tests {
                     b.add_hole(idx, top, top + 2);
                     b.set(idx, top + 4);
                 }
-                2 => b.holes.retain(|h| h.index != idx),
+                2 => {
+                    let mut kept = b.holes.to_vec();
+                    kept.retain(|h| h.index != idx);
+                    b.holes.set(kept);
+                }
                 _ => b.join(&fresh),
             }
             let mut j = a.clone();
