@@ -311,7 +311,7 @@ pub fn fini() -> ! {
     }
     let status = e.finish_status();
     if e.opts.stats {
-        let names: [&[u8]; 8] = [
+        let names: [&[u8]; 10] = [
             b"goroutines",
             b"clock_indexes",
             b"live",
@@ -320,6 +320,8 @@ pub fn fini() -> ! {
             b"sync_objects",
             b"goroutines_kept",
             b"spills",
+            b"stacks",
+            b"sites",
         ];
         let mut line = b"gorace stats:".to_vec();
         for (name, v) in names.iter().zip(e.stats()) {

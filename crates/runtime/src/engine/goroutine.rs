@@ -96,7 +96,54 @@ impl ClockState {
     }
 }
 
-pub const LEAF_CACHE: usize = 32;
+/// A direct-mapped per-goroutine cache that starts small and grows (to `MAX`) once it
+/// misses often: most goroutines touch a few access sites, some (deep recursive
+/// descent, e.g. encoding/json) hundreds of thousands, which the shared interners
+/// serve only with cache misses.
+pub struct GrowingCache<K: Copy + PartialEq + Default, V: Copy + Default> {
+    slots: Vec<(K, V)>,
+    misses: u32,
+}
+
+impl<K: Copy + PartialEq + Default, V: Copy + Default + PartialEq> GrowingCache<K, V> {
+    const MIN: usize = 32;
+    const MAX: usize = 1024;
+
+    pub const fn new() -> Self {
+        GrowingCache {
+            slots: Vec::new(),
+            misses: 0,
+        }
+    }
+
+    /// The value cached for `key` (whose hash is `hash`), or `make()`'s, cached.
+    #[inline]
+    pub fn get_or(&mut self, key: K, hash: u64, make: impl FnOnce() -> V) -> V {
+        if self.slots.is_empty() {
+            self.slots.resize(Self::MIN, Default::default());
+        }
+        let slot = (hash as usize) & (self.slots.len() - 1);
+        let (k, v) = self.slots[slot];
+        if k == key && v != V::default() {
+            return v;
+        }
+        let v = make();
+        self.slots[slot] = (key, v);
+        self.misses += 1;
+        if self.misses as usize > 4 * self.slots.len() && self.slots.len() < Self::MAX {
+            let n = self.slots.len() * 4;
+            self.slots.clear();
+            self.slots.resize(n, Default::default());
+            self.misses = 0;
+        }
+        v
+    }
+
+    /// Forgets every entry (keeps the size).
+    pub fn clear(&mut self) {
+        self.slots.iter_mut().for_each(|s| *s = Default::default());
+    }
+}
 pub const MERGE_CACHE: usize = 16;
 
 /// The interned stack of one shadow-stack depth, and the last access site seen with it
@@ -126,7 +173,9 @@ pub struct Local {
     pub valid: usize,
     /// Small direct-mapped cache of access sites: (prefix id, access pc | kind << 56) →
     /// site id; cleared when the goroutine changes clock index.
-    pub leaf_cache: [(StackId, usize, super::site::SiteId); LEAF_CACHE],
+    pub leaf_cache: GrowingCache<(StackId, usize), super::site::SiteId>,
+    /// Interned stack nodes `(parent, pc)` → id seen lately.
+    pub node_cache: GrowingCache<(StackId, usize), StackId>,
     /// Recent composite-site merges: `(old site, old bytes, new site, new bytes)` →
     /// merged site (a pure function of the four, so entries never go stale).
     pub merges: [(u64, u8, SiteId); MERGE_CACHE],
@@ -169,7 +218,8 @@ impl Goroutine {
                 nodes: Vec::new(),
                 alts: Vec::new(),
                 valid: 0,
-                leaf_cache: [(0, 0, 0); LEAF_CACHE],
+                leaf_cache: GrowingCache::new(),
+                node_cache: GrowingCache::new(),
                 merges: [(0, 0, 0); MERGE_CACHE],
                 own_sites: super::shadow::OwnSites::new(),
                 ignore_sync: 0,

@@ -243,7 +243,7 @@ impl<H: Host> Engine<H> {
         let l = g.local();
         l.recorded_at = 0;
         // Cached sites name the old index.
-        l.leaf_cache = [(0, 0, 0); goroutine::LEAF_CACHE];
+        l.leaf_cache.clear();
         l.own_sites = shadow::OwnSites::new();
         for node in l.nodes.iter_mut().chain(l.alts.iter_mut()) {
             node.leaf_site = 0;
@@ -296,10 +296,14 @@ impl<H: Host> Engine<H> {
                     core::mem::swap(node, alt);
                 } else {
                     *alt = *node;
+                    let hash = mix(pc as u64 ^ (parent as u64) << 40);
+                    let id = l
+                        .node_cache
+                        .get_or((parent, pc), hash, || self.stacks.intern(parent, pc));
                     *node = FrameNode {
                         parent,
                         pc,
-                        id: self.stacks.intern(parent, pc),
+                        id,
                         leaf_key: 0,
                         leaf_site: 0,
                     };
@@ -328,16 +332,11 @@ impl<H: Host> Engine<H> {
             l.own_sites.insert(site, kind);
             return site;
         }
-        let slot = (pc ^ (pc >> 7) ^ prefix as usize ^ kind as usize) % goroutine::LEAF_CACHE;
-        let (p, k, cached) = l.leaf_cache[slot];
-        let site = if p == prefix && k == key && cached != 0 {
-            cached
-        } else {
+        let hash = mix(key as u64 ^ (prefix as u64) << 40);
+        let site = l.leaf_cache.get_or((prefix, key), hash, || {
             let stack = self.stacks.intern(prefix, pc);
-            let site = self.sites.intern(g.clock().idx, kind, stack);
-            l.leaf_cache[slot] = (prefix, key, site);
-            site
-        };
+            self.sites.intern(g.clock().idx, kind, stack)
+        });
         if let Some(top) = depth.checked_sub(1).map(|d| &mut l.nodes[d]) {
             top.leaf_key = key;
             top.leaf_site = site;
@@ -758,8 +757,8 @@ impl<H: Host> Engine<H> {
 
     /// Internal figures for `GORACE=gorace_stats=1`: goroutines created, clock indexes,
     /// live goroutines, the longest live clock and its holes, sync objects, goroutines
-    /// whose report data is kept (see `sweep`), cell spills.
-    pub fn stats(&self) -> [u64; 8] {
+    /// whose report data is kept (see `sweep`), cell spills, interned stacks and sites.
+    pub fn stats(&self) -> [u64; 10] {
         let reg = self.registry.lock();
         let (mut longest, mut holes) = (0, 0);
         for &g in &reg.live {
@@ -777,6 +776,8 @@ impl<H: Host> Engine<H> {
             self.syncs.len() as u64,
             reg.kept().0 as u64,
             shadow::spills(),
+            self.stacks.len() as u64,
+            self.sites.len() as u64,
         ]
     }
 

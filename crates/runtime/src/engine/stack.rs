@@ -45,6 +45,11 @@ impl StackDepot {
     }
 
     /// The id of stack `parent` extended by `pc`.
+    /// Stack nodes interned so far.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
     pub fn intern(&self, parent: StackId, pc: usize) -> StackId {
         // Past 2^28 distinct nodes, fall back to the parent: the stack gets shorter, the
         // race is still reported.
