@@ -105,6 +105,12 @@ pub struct GrowingCache<K: Copy + PartialEq + Default, V: Copy + Default> {
     misses: u32,
 }
 
+impl<K: Copy + PartialEq + Default, V: Copy + Default + PartialEq> Default for GrowingCache<K, V> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl<K: Copy + PartialEq + Default, V: Copy + Default + PartialEq> GrowingCache<K, V> {
     const MIN: usize = 32;
     const MAX: usize = 1024;

@@ -50,6 +50,10 @@ impl StackDepot {
         self.nodes.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.nodes.len() <= 1
+    }
+
     pub fn intern(&self, parent: StackId, pc: usize) -> StackId {
         // Past 2^28 distinct nodes, fall back to the parent: the stack gets shorter, the
         // race is still reported.
