@@ -5,6 +5,8 @@
 # on any crash, panic, timeout or out-of-memory; the reproducer is kept in
 # fuzz/artifacts/. Part of scripts/test.sh.
 #   fuzz/run.sh [TARGET...]      FUZZ_SECONDS=600 fuzz/run.sh pclntab
+# FUZZ_KEEP=1 merges what a run found into corpus/TARGET (minimised with -merge=1),
+# so a long run's coverage is kept in the repository.
 set -uo pipefail
 cd "$(dirname "$0")"
 targets=("$@")
@@ -28,6 +30,12 @@ for t in "${targets[@]}"; do
   s=$?
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
   cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1)
+  if [ $s = 0 ] && [ "${FUZZ_KEEP:-0}" = 1 ]; then
+    before=$(ls "corpus/$t" | wc -l)
+    "target/$triple/release/$t" -merge=1 -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+      "corpus/$t" "$work/$t" >>"$log" 2>&1 || s=$?
+    echo "      corpus/$t: $before -> $(ls "corpus/$t" | wc -l) inputs"
+  fi
   if [ $s = 0 ]; then
     echo "PASS  fuzz $t: ${runs:-?} execs, $cov, 0 crashes"
   else
