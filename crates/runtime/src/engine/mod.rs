@@ -483,7 +483,7 @@ impl<H: Host> Engine<H> {
         local.recorded_at = a.epoch.time();
         let cell = self.shadow.cell(base);
         if cell.try_fill_empty(shadow::record_word(site, mask, a.epoch.time()))
-            || cell.try_single(&self.sites, &a, &st.clock)
+            || cell.try_inline(&self.sites, &a, &st.clock)
         {
             return None;
         }

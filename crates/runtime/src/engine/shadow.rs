@@ -341,6 +341,62 @@ pub fn apply(
     race
 }
 
+/// [`apply`] on at most two record words, when the result is at most two records and
+/// needs neither a report nor a composite site; `None` otherwise.
+fn apply_inline(
+    words: [u64; 2],
+    a: &NewAccess,
+    clock: &VClock,
+    sites: &SiteTable,
+) -> Option<[u64; 2]> {
+    let mut out = [0u64; 2];
+    let mut n = 0;
+    let mut covered = false;
+    for w in words {
+        let mut mask = rec_mask(w);
+        if mask == 0 {
+            continue;
+        }
+        if rec_site(w) == a.site && rec_time(w) == a.epoch.time() {
+            // The same access point in this epoch: it takes the new bytes too.
+            out[n] = w | (a.mask as u64) << MASK_SHIFT;
+            n += 1;
+            covered = true;
+            continue;
+        }
+        let s = sites.get(rec_site(w));
+        let epoch = Epoch::new(s.index, rec_time(w));
+        if mask & a.mask != 0 {
+            let ordered = clock.knows(epoch);
+            if !ordered && conflicts(s.kind, a.kind) {
+                return None;
+            }
+            if ordered && covers(a.kind, s.kind) {
+                mask &= !a.mask;
+            }
+        }
+        if mask == 0 {
+            continue;
+        }
+        if epoch == a.epoch {
+            if mask & a.mask == a.mask && covers(s.kind, a.kind) {
+                covered = true;
+            } else if s.kind == a.kind {
+                return None; // joins this record: a composite site
+            }
+        }
+        out[n] = record_word(rec_site(w), mask, rec_time(w));
+        n += 1;
+    }
+    if !covered {
+        if n == 2 {
+            return None;
+        }
+        out[n] = record_word(a.site, a.mask, a.epoch.time());
+    }
+    Some(out)
+}
+
 impl Cell {
     /// The lock-free "same epoch" check: true when an access of `kind` to the bytes
     /// `mask` by the goroutine at `epoch` changes nothing. `own` is the goroutine's
@@ -410,15 +466,14 @@ impl Cell {
             .is_ok()
     }
 
-    /// The common slow cases on a cell holding exactly one inline record `r`, decided
-    /// under the cell lock without decoding into a list: the same site at the same time
-    /// extends `r`'s bytes; a record that happened before the access and whose bytes it
-    /// all covers is replaced by it. Returns false, the cell unchanged, for anything else
-    /// (races, partial covers, two or more records), which `with_records` decides.
-    pub fn try_single(&self, sites: &SiteTable, a: &NewAccess, clock: &VClock) -> bool {
+    /// The slow path on an inline cell (one or two records), decided under the cell lock
+    /// on the record words themselves, without decoding into a list: returns false, the
+    /// cell unchanged, for races, for an access that joins a record of its own epoch
+    /// and kind (a composite site), and for a third record, which
+    /// [`with_records`](Cell::with_records) decides. The outcome is `apply`'s.
+    pub fn try_inline(&self, sites: &SiteTable, a: &NewAccess, clock: &VClock) -> bool {
         let w0 = self.w[0].load(Ordering::Relaxed);
-        let r = w0 & !CELL_BITS;
-        if w0 & (LOCK | EXT) != 0 || rec_mask(r) == 0 {
+        if w0 & (LOCK | EXT) != 0 || rec_mask(w0 & !CELL_BITS) == 0 {
             return false;
         }
         if self.w[0]
@@ -427,21 +482,18 @@ impl Cell {
         {
             return false;
         }
-        let new = if self.w[1].load(Ordering::Relaxed) != 0 {
-            None
-        } else if rec_site(r) == a.site && rec_time(r) == a.epoch.time() {
-            Some(r | (a.mask as u64) << MASK_SHIFT)
-        } else {
-            let s = sites.get(rec_site(r));
-            let ordered = clock.knows(Epoch::new(s.index, rec_time(r)));
-            (rec_mask(r) & !a.mask == 0 && ordered && covers(a.kind, s.kind))
-                .then(|| record_word(a.site, a.mask, a.epoch.time()))
-        };
-        match new {
-            Some(w) => self.w[0].store(w | (w0 & HAS_SYNC), Ordering::Release),
-            None => self.w[0].store(w0, Ordering::Release),
+        let words = [w0 & !CELL_BITS, self.w[1].load(Ordering::Relaxed)];
+        match apply_inline(words, a, clock, sites) {
+            Some([n0, n1]) => {
+                self.w[1].store(n1, Ordering::Relaxed);
+                self.w[0].store(n0 | (w0 & HAS_SYNC), Ordering::Release);
+                true
+            }
+            None => {
+                self.w[0].store(w0, Ordering::Release);
+                false
+            }
         }
-        new.is_some()
     }
 
     /// Word 0 as it is now (flags included).
