@@ -1105,10 +1105,10 @@ mod tests {
             let per_byte = |rs: &[Record]| {
                 let mut v: Vec<Vec<(Epoch, u8, u32)>> = (0..8).map(|_| Vec::new()).collect();
                 for r in rs {
-                    for b in 0..8 {
+                    for (b, byte) in v.iter_mut().enumerate() {
                         if r.mask & 1 << b != 0 {
                             let (stack, _) = sites.stack_of(r.site, 1 << b);
-                            v[b].push((r.epoch, r.kind, stack));
+                            byte.push((r.epoch, r.kind, stack));
                         }
                     }
                 }
