@@ -484,6 +484,7 @@ impl<H: Host> Engine<H> {
         let cell = self.shadow.cell(base);
         if cell.try_fill_empty(shadow::record_word(site, mask, a.epoch.time()))
             || cell.try_inline(&self.sites, &a, &st.clock)
+            || cell.try_spilled(&self.sites, &a, &st.clock)
         {
             return None;
         }

@@ -341,20 +341,21 @@ pub fn apply(
     race
 }
 
-/// [`apply`] on at most two record words, when the result is at most two records and
-/// needs neither a report nor a composite site; `None` otherwise.
-fn apply_inline(
-    words: [u64; 2],
+/// [`apply`] on record words (zero words are empty), when the result fits `N` records
+/// and needs neither a report nor a composite site: returns the new words (zeros after
+/// the last) and how many; `None` otherwise.
+fn apply_words<const N: usize>(
+    words: &[u64],
     a: &NewAccess,
     clock: &VClock,
     sites: &SiteTable,
-) -> Option<[u64; 2]> {
-    let mut out = [0u64; 2];
+) -> Option<([u64; N], usize)> {
+    let mut out = [0u64; N];
     let mut n = 0;
     let mut covered = false;
     // The record of this very access point and epoch, which takes the new bytes.
     let mut same = None;
-    for w in words {
+    for &w in words {
         let mut mask = rec_mask(w);
         if mask == 0 {
             continue;
@@ -382,17 +383,29 @@ fn apply_inline(
                 return None; // joins this record: a composite site
             }
         }
-        out[n] = record_word(rec_site(w), mask, rec_time(w));
+        *out.get_mut(n)? = record_word(rec_site(w), mask, rec_time(w));
         n += 1;
     }
     if !covered {
         match same {
             Some(k) => out[k] |= (a.mask as u64) << MASK_SHIFT,
-            None if n == 2 => return None,
-            None => out[n] = record_word(a.site, a.mask, a.epoch.time()),
+            None => {
+                *out.get_mut(n)? = record_word(a.site, a.mask, a.epoch.time());
+                n += 1;
+            }
         }
     }
-    Some(out)
+    Some((out, n))
+}
+
+/// [`apply_words`] on an inline cell's two words.
+fn apply_inline(
+    words: [u64; 2],
+    a: &NewAccess,
+    clock: &VClock,
+    sites: &SiteTable,
+) -> Option<[u64; 2]> {
+    apply_words::<2>(&words, a, clock, sites).map(|(out, _)| out)
 }
 
 impl Cell {
@@ -485,6 +498,47 @@ impl Cell {
             Some([n0, n1]) => {
                 self.w[1].store(n1, Ordering::Relaxed);
                 self.w[0].store(n0 | (w0 & HAS_SYNC), Ordering::Release);
+                true
+            }
+            None => {
+                self.w[0].store(w0, Ordering::Release);
+                false
+            }
+        }
+    }
+
+    /// The slow path on a spilled cell whose records all sit in the list's head and stay
+    /// more than two and at most [`EXT_SCAN`]: decided on the words in place (as
+    /// [`try_inline`](Cell::try_inline)), the version bumped. Concurrent readers of one
+    /// location keep one record each, which spills their cell; each of them changing
+    /// epoch then costs this instead of decoding and rewriting the whole list.
+    pub fn try_spilled(&self, sites: &SiteTable, a: &NewAccess, clock: &VClock) -> bool {
+        if !self.is_spilled() {
+            return false;
+        }
+        let w0 = self.lock();
+        if w0 & EXT == 0 {
+            self.w[0].store(w0, Ordering::Release);
+            return false;
+        }
+        // SAFETY: a spilled cell's word 1 encodes its live `Ext`; the cell lock gives
+        // exclusive access to it.
+        let ext = unsafe { &*ext_ptr(self.w[1].load(Ordering::Relaxed)) };
+        let words: [u64; EXT_SCAN] = core::array::from_fn(|i| ext.head[i].load(Ordering::Relaxed));
+        let result = if ext.more.is_empty() {
+            apply_words::<EXT_SCAN>(&words, a, clock, sites).filter(|&(_, n)| n > 2)
+        } else {
+            None
+        };
+        match result {
+            Some((out, _)) => {
+                for (slot, w) in ext.head.iter().zip(out) {
+                    slot.store(w, Ordering::Relaxed);
+                }
+                self.w[0].store(
+                    (w0 & CELL_BITS & !LOCK) | next_version(w0),
+                    Ordering::Release,
+                );
                 true
             }
             None => {
@@ -1045,8 +1099,9 @@ mod tests {
         assert_eq!(recs.len(), 1);
     }
 
-    /// `apply_inline` agrees with `apply` byte by byte whenever it decides, on random
-    /// valid cells (at most one record per epoch and kind) and accesses.
+    /// The word-level paths (`apply_words` for inline and spilled cells) agree with
+    /// `apply` byte by byte whenever they decide, on random valid cells (at most one
+    /// record per epoch and kind) and accesses.
     #[test]
     fn inline_path_agrees_with_apply() {
         let sites = SiteTable::new();
@@ -1065,7 +1120,7 @@ mod tests {
                 c.set(i, 1 + next(3) as u32);
             }
             let mut recs: Vec<Record> = Vec::new();
-            for _ in 0..next(3) {
+            for _ in 0..next(7) {
                 let (i, t, k) = (next(3) as u32, 1 + next(3) as u32, kinds[next(4) as usize]);
                 let e = Epoch::new(i, t);
                 if recs.iter().any(|r| r.epoch == e && r.kind == k) {
@@ -1088,19 +1143,24 @@ mod tests {
                 kind,
                 site: sites.intern(idx, kind, 1 + next(2) as u32),
             };
-            let words = [
-                recs.first().map_or(0, Record::word),
-                recs.get(1).map_or(0, Record::word),
-            ];
-            let inline = apply_inline(words, &a, &c, &sites);
+            let words: Vec<u64> = recs.iter().map(Record::word).collect();
+            let mut out: Vec<u64> = match recs.len() {
+                0..=2 => {
+                    let w = [0, 1].map(|i| words.get(i).copied().unwrap_or(0));
+                    apply_inline(w, &a, &c, &sites).map(|o| o.to_vec())
+                }
+                _ => apply_words::<EXT_SCAN>(&words, &a, &c, &sites).map(|(o, _)| o.to_vec()),
+            }
+            .unwrap_or_default();
             let mut full = recs.clone();
             let race = apply(&mut full, &a, &c, |o, om, n, nm| sites.merge(o, om, n, nm));
-            let Some(out) = inline else {
+            if out.is_empty() {
                 races += race.is_some() as u32;
                 continue;
-            };
+            }
+            out.retain(|&w| w != 0);
             decided += 1;
-            assert!(race.is_none(), "inline decided a racing access");
+            assert!(race.is_none(), "a word-level path decided a racing access");
             // Per byte: the set of (epoch, kind, stack) recorded.
             let per_byte = |rs: &[Record]| {
                 let mut v: Vec<Vec<(Epoch, u8, u32)>> = (0..8).map(|_| Vec::new()).collect();
