@@ -96,10 +96,10 @@ impl ClockState {
     }
 }
 
-/// A direct-mapped per-goroutine cache that starts small and grows (to `MAX`) once it
-/// misses often: most goroutines touch a few access sites, some (deep recursive
-/// descent, e.g. encoding/json) hundreds of thousands, which the shared interners
-/// serve only with cache misses.
+/// A direct-mapped per-goroutine cache that starts small (8 entries) and grows 4x at a
+/// time (to `MAX`) once it misses often: most goroutines touch a few access sites, some
+/// (deep recursive descent, e.g. encoding/json) hundreds of thousands, which the shared
+/// interners serve only with cache misses.
 pub struct GrowingCache<K: Copy + PartialEq + Default, V: Copy + Default> {
     slots: Vec<(K, V)>,
     misses: u32,
@@ -112,7 +112,7 @@ impl<K: Copy + PartialEq + Default, V: Copy + Default + PartialEq> Default for G
 }
 
 impl<K: Copy + PartialEq + Default, V: Copy + Default + PartialEq> GrowingCache<K, V> {
-    const MIN: usize = 32;
+    const MIN: usize = 8;
     const MAX: usize = 1024;
 
     pub const fn new() -> Self {
