@@ -481,6 +481,8 @@ impl<H: Host> Engine<H> {
         };
         let local = g.local();
         local.recorded_at = a.epoch.time();
+        // Before the record exists, so that a reset that finds no mark finds no record.
+        self.shadow.mark_dirty(base);
         let cell = self.shadow.cell(base);
         if cell.try_fill_empty(shadow::record_word(site, mask, a.epoch.time()))
             || cell.try_inline(&self.sites, &a, &st.clock)

@@ -743,6 +743,11 @@ const MARKS_DELTA: usize = 1 << 43;
 const PAGE: usize = 4096;
 /// Program bytes whose shadow fills one shadow page; the granularity of page marks.
 pub const APP_PER_SHADOW_PAGE: usize = PAGE / SHADOW_SCALE;
+/// Page marks (one byte per shadow page): the page may hold records / it holds a cell
+/// that owns an out-of-line list or a sync object.
+const MARK_DIRTY: u8 = 1;
+const MARK_OWNS: u8 = 2;
+
 /// Program ranges spanning at least this many bytes of whole shadow pages are reset by
 /// `madvise`, which also returns their memory to the kernel; smaller ranges are cleared
 /// cell by cell (madvise + refault costs more than it saves there).
@@ -794,26 +799,45 @@ impl Shadow {
     }
 
     /// Records that the shadow page of `addr` (covered) holds a cell with an out-of-line
-    /// list or a sync object, so that range resets visit its cells; unmarked pages can be
-    /// dropped wholesale.
+    /// list or a sync object, so that range resets visit its cells; pages without this
+    /// mark can be dropped wholesale.
     pub fn mark(&self, addr: usize) {
+        self.set_mark(addr, MARK_OWNS);
+    }
+
+    /// Records that the shadow page of `addr` (covered) may hold records; resets skip
+    /// pages without any mark (nothing to clear there). Called before a record is
+    /// written.
+    #[inline]
+    pub fn mark_dirty(&self, addr: usize) {
+        self.set_mark(addr, MARK_DIRTY);
+    }
+
+    #[inline]
+    fn set_mark(&self, addr: usize, bit: u8) {
         let m = self.mark_byte(addr);
-        if m.load(Ordering::Relaxed) == 0 {
-            m.store(1, Ordering::Relaxed);
+        if m.load(Ordering::Relaxed) & bit == 0 {
+            m.fetch_or(bit, Ordering::Relaxed);
         }
     }
 
     /// Forgets everything about `[addr, addr+size)` (every covered cell becomes empty):
-    /// `reset_cell` runs on each non-empty cell that may own something (an out-of-line
-    /// list, a sync object); whole shadow pages are then zeroed by `madvise`, which
-    /// returns them to the kernel.
+    /// `reset_cell` runs on each non-empty cell of a page that may hold records (see
+    /// [`Shadow::mark_dirty`]); of large ranges, whole shadow pages are then zeroed by
+    /// `madvise`, which returns them to the kernel, and only pages that own something
+    /// (an out-of-line list, a sync object) are visited first.
     pub fn reset_range(&self, addr: usize, size: usize, mut reset_cell: impl FnMut(usize, &Cell)) {
         let end = addr.saturating_add(size);
-        let mut walk = |lo: usize, hi: usize| {
-            if hi <= lo {
+        // Visits the cells of `[lo, hi)`, which lies within one page of marks.
+        let mut walk_in_page = |lo: usize, hi: usize| {
+            let whole = self.covers_span(lo, hi);
+            if !whole && !self.covers(lo) && !self.covers(hi - 1) {
                 return;
             }
-            let whole = self.covers_span(lo, hi);
+            let m = self.mark_byte(lo);
+            if m.load(Ordering::Relaxed) == 0 {
+                return; // no record was ever written here since the last reset
+            }
             let mut base = lo & !7;
             while base < hi {
                 if whole || self.covers(base.max(lo)) {
@@ -823,6 +847,18 @@ impl Shadow {
                     }
                 }
                 base += 8;
+            }
+            if whole && lo % APP_PER_SHADOW_PAGE == 0 && hi - lo == APP_PER_SHADOW_PAGE {
+                m.store(0, Ordering::Relaxed);
+            }
+        };
+        let mut walk = |lo: usize, hi: usize| {
+            let mut a = lo;
+            while a < hi {
+                let page_end = (a / APP_PER_SHADOW_PAGE + 1) * APP_PER_SHADOW_PAGE;
+                let b = hi.min(page_end);
+                walk_in_page(a, b);
+                a = b;
             }
         };
         let first = addr.div_ceil(APP_PER_SHADOW_PAGE) * APP_PER_SHADOW_PAGE;
@@ -835,8 +871,11 @@ impl Shadow {
         walk(last, end);
         for page in (first..last).step_by(APP_PER_SHADOW_PAGE) {
             let m = self.mark_byte(page);
-            if m.load(Ordering::Relaxed) != 0 {
+            let marks = m.load(Ordering::Relaxed);
+            if marks & MARK_OWNS != 0 {
                 walk(page, page + APP_PER_SHADOW_PAGE);
+            }
+            if marks != 0 {
                 m.store(0, Ordering::Relaxed);
             }
         }
