@@ -848,7 +848,7 @@ impl Shadow {
                 }
                 base += 8;
             }
-            if whole && lo % APP_PER_SHADOW_PAGE == 0 && hi - lo == APP_PER_SHADOW_PAGE {
+            if whole && lo.is_multiple_of(APP_PER_SHADOW_PAGE) && hi - lo == APP_PER_SHADOW_PAGE {
                 m.store(0, Ordering::Relaxed);
             }
         };
