@@ -321,6 +321,29 @@ fn malloc_forgets_accesses_and_free_drops_sync_objects() {
     assert_eq!(t.races(), 1);
 }
 
+/// Resets skip shadow pages no record was written to; a reset of part of a page must
+/// leave the page marked, or a later reset of the rest would skip a live record.
+#[test]
+fn partial_resets_keep_the_rest_of_a_page_visible_to_later_resets() {
+    let t = T::new();
+    let m = t.main();
+    let (a, b) = (t.go(m), t.go(m));
+    // Two cells in one shadow page (2 KiB of program memory), far from other tests' data.
+    t.write(a, 0x8010);
+    t.write(a, 0x8400);
+    t.e.malloc(APP + 0x8010, 8);
+    t.e.malloc(APP + 0x8400, 8);
+    t.write(b, 0x8010);
+    t.write(b, 0x8400);
+    assert_eq!(t.races(), 0, "{}", t.text());
+    // A page never written to is skipped, and a page that was is still reset in full.
+    t.e.malloc(APP + 0x9000, 0x1000);
+    t.write(a, 0x8800);
+    t.e.free(APP + 0x8000, 0x1000);
+    t.write(b, 0x8800);
+    assert_eq!(t.races(), 0, "{}", t.text());
+}
+
 #[test]
 fn freeing_a_large_range_forgets_spilled_cells_and_syncs_but_nothing_outside() {
     use super::shadow::APP_PER_SHADOW_PAGE;
