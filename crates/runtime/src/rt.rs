@@ -311,20 +311,8 @@ pub fn fini() -> ! {
     }
     let status = e.finish_status();
     if e.opts.stats {
-        let names: [&[u8]; 10] = [
-            b"goroutines",
-            b"clock_indexes",
-            b"live",
-            b"longest_clock",
-            b"most_holes",
-            b"sync_objects",
-            b"goroutines_kept",
-            b"spills",
-            b"stacks",
-            b"sites",
-        ];
         let mut line = b"gorace stats:".to_vec();
-        for (name, v) in names.iter().zip(e.stats()) {
+        for (name, v) in e.stats() {
             line.push(b' ');
             line.extend_from_slice(name);
             line.push(b'=');

@@ -94,6 +94,12 @@ pub struct Engine<H: Host> {
     max_time: Time,
 }
 
+/// The byte mask of `[a, hi)` within its 8-byte cell (`hi` at most the cell's end).
+#[inline]
+fn cell_mask(a: usize, hi: usize) -> u8 {
+    (((1u16 << (hi - a)) - 1) << (a & 7)) as u8
+}
+
 /// The racing pair found by an access, reported after the cell lock is dropped.
 struct Race<'e> {
     cell: usize,
@@ -408,7 +414,7 @@ impl<H: Host> Engine<H> {
             let base = a & !7;
             let hi = end.min(base + 8);
             if covered || self.shadow.covers(a) {
-                let mask = (((1u16 << (hi - a)) - 1) << (a - base)) as u8;
+                let mask = cell_mask(a, hi);
                 let cell = self.shadow.cell(a);
                 let own = &g.local().own_sites;
                 if !(mask == 0xff && full_hit != 0 && cell.word0() == full_hit) {
@@ -455,7 +461,7 @@ impl<H: Host> Engine<H> {
             let base = a & !7;
             let hi = end.min(base + 8);
             if self.shadow.covers(a) {
-                let mask = (((1u16 << (hi - a)) - 1) as u8) << (a - base);
+                let mask = cell_mask(a, hi);
                 let _ = self.access_cell_slow(g, base, mask, kind, 0, Some(s));
             }
             a = hi;
@@ -758,10 +764,10 @@ impl<H: Host> Engine<H> {
 
     // `report_race` is in `reporting`.
 
-    /// Internal figures for `GORACE=gorace_stats=1`: goroutines created, clock indexes,
+    /// Internal figures for `GORACE=gorace_stats=1`, named: goroutines created, clock indexes,
     /// live goroutines, the longest live clock and its holes, sync objects, goroutines
     /// whose report data is kept (see `sweep`), cell spills, interned stacks and sites.
-    pub fn stats(&self) -> [u64; 10] {
+    pub fn stats(&self) -> [(&'static [u8], u64); 10] {
         let reg = self.registry.lock();
         let (mut longest, mut holes) = (0, 0);
         for &g in &reg.live {
@@ -771,16 +777,16 @@ impl<H: Host> Engine<H> {
             holes = holes.max(c.holes().len() as u64);
         }
         [
-            reg.next_tid as u64,
-            reg.indexes_in_use() as u64,
-            reg.live.len() as u64,
-            longest,
-            holes,
-            self.syncs.len() as u64,
-            reg.kept().0 as u64,
-            shadow::spills(),
-            self.stacks.len() as u64,
-            self.sites.len() as u64,
+            (b"goroutines", reg.next_tid as u64),
+            (b"clock_indexes", reg.indexes_in_use() as u64),
+            (b"live", reg.live.len() as u64),
+            (b"longest_clock", longest),
+            (b"most_holes", holes),
+            (b"sync_objects", self.syncs.len() as u64),
+            (b"goroutines_kept", reg.kept().0 as u64),
+            (b"spills", shadow::spills()),
+            (b"stacks", self.stacks.len() as u64),
+            (b"sites", self.sites.len() as u64),
         ]
     }
 
