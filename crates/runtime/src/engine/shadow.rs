@@ -472,9 +472,12 @@ impl Cell {
     /// CAS: nothing can race with an access to a cell nobody touched.
     #[inline]
     pub fn try_fill_empty(&self, word: u64) -> bool {
-        self.w[0]
-            .compare_exchange(0, word, Ordering::AcqRel, Ordering::Relaxed)
-            .is_ok()
+        // A plain load first: a failed CAS still takes the line exclusive, which costs
+        // as much as a successful one on a line other cores read.
+        self.w[0].load(Ordering::Relaxed) == 0
+            && self.w[0]
+                .compare_exchange(0, word, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
     }
 
     /// The slow path on an inline cell (one or two records), decided under the cell lock
