@@ -47,7 +47,7 @@ use clock::{Epoch, MAX_TIME, Time, VClock};
 use core::sync::atomic::{AtomicU64, Ordering};
 use goroutine::{FrameNode, Goroutine, GoroutineInfo, Registry};
 use interner::mix;
-use shadow::{KIND_ATOMIC, KIND_WRITE, NewAccess, Record, Shadow};
+use shadow::{KIND_ATOMIC, KIND_WRITE, NewAccess, Probe, Record, Shadow};
 use site::{SiteId, SiteTable};
 use stack::{StackDepot, StackId};
 use sync::SyncTable;
@@ -93,6 +93,9 @@ pub struct Engine<H: Host> {
     in_flight: SpinLock<Vec<(SiteId, Time)>>,
     max_time: Time,
 }
+
+/// Ranges of at most this many bytes (three cells) get `access_range`'s inline check.
+const SMALL_RANGE: usize = 16;
 
 /// The byte mask of `[a, hi)` within its 8-byte cell (`hi` at most the cell's end).
 #[inline]
@@ -361,29 +364,54 @@ impl<H: Host> Engine<H> {
         }
         let mask = 1u8 << (addr & 7);
         let cell = self.shadow.cell(addr);
-        if !cell.fast_path_hit(
-            &self.sites,
-            &g.local().own_sites,
-            g.clock().epoch(),
-            mask,
-            kind.0,
-        ) {
+        let probe = Probe::new(&self.sites, &g.local().own_sites, g.clock().epoch(), kind.0);
+        if !cell.quick_hit(&probe, mask) {
             self.access_slow(g, addr & !7, mask, kind.0, pc);
         }
     }
 
-    /// `access` past the same-epoch check (out of line, so the fast path stays small).
+    /// `access` past the quick same-epoch check (out of line, so the fast path stays
+    /// small): the rest of the check, then the update.
     #[cold]
     #[inline(never)]
     fn access_slow(&self, g: &Goroutine, base: usize, mask: u8, kind: u8, pc: usize) {
+        let probe = Probe::new(&self.sites, &g.local().own_sites, g.clock().epoch(), kind);
+        if self.shadow.cell(base).fast_path_hit(&probe, mask) {
+            return;
+        }
         if let Some(race) = self.access_cell_slow(g, base, mask, kind, pc, None) {
             self.report_race(g, race);
         }
     }
 
     /// An access to `[addr, addr+size)`; at most one race is reported per call, as TSan.
-    /// Same-epoch hits are decided here; other cells go to `range_cell_slow`.
+    /// Small ranges (struct copies: most calls) whose cells are all same-epoch hits are
+    /// decided here without a frame; everything else goes to `access_range_long`.
+    #[inline]
     pub fn access_range(&self, g: &Goroutine, addr: usize, size: usize, pc: usize, kind: Kind) {
+        if size.wrapping_sub(1) < SMALL_RANGE && self.shadow.covers_span(addr, addr + size) {
+            let end = addr + size;
+            let probe = Probe::new(&self.sites, &g.local().own_sites, g.clock().epoch(), kind.0);
+            let mut a = addr;
+            loop {
+                let hi = end.min((a & !7) + 8);
+                let cell = self.shadow.cell(a);
+                if !cell.quick_hit(&probe, cell_mask(a, hi)) {
+                    break;
+                }
+                if hi == end {
+                    return;
+                }
+                a = hi;
+            }
+        }
+        self.access_range_long(g, addr, size, pc, kind);
+    }
+
+    /// [`Engine::access_range`] past the small-range check. Same-epoch hits are decided
+    /// here; other cells go to `range_cell_slow`.
+    #[inline(never)]
+    fn access_range_long(&self, g: &Goroutine, addr: usize, size: usize, pc: usize, kind: Kind) {
         if size == 0 {
             return;
         }
@@ -416,15 +444,15 @@ impl<H: Host> Engine<H> {
             if covered || self.shadow.covers(a) {
                 let mask = cell_mask(a, hi);
                 let cell = self.shadow.cell(a);
-                let own = &g.local().own_sites;
+                let probe = Probe::new(&self.sites, &g.local().own_sites, epoch, kind.0);
                 if !(mask == 0xff && full_hit != 0 && cell.word0() == full_hit) {
-                    if !cell.fast_path_hit(&self.sites, own, epoch, mask, kind.0) {
+                    if !cell.fast_path_hit(&probe, mask) {
                         if self.range_cell_slow(g, base, mask, kind.0, pc, &mut site) {
                             // Keep updating the rest of the range, without more reports.
                             self.update_range_quietly(g, hi, end, kind.0, site.unwrap_or(0));
                             return;
                         }
-                    } else if mask == 0xff && cell.word0_hits(&self.sites, own, epoch, kind.0) {
+                    } else if mask == 0xff && cell.word0_hits(&probe) {
                         full_hit = cell.word0();
                     }
                 }

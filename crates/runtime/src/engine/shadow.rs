@@ -122,20 +122,91 @@ fn rec_time(w: u64) -> Time {
     ((w & !CELL_BITS) >> TIME_SHIFT) as Time
 }
 
-/// Whether record word `w` makes an access of `kind` to `mask` at `epoch` change
-/// nothing: same epoch, covering bytes and kind.
-#[inline(always)]
-fn word_hits(w: u64, sites: &SiteTable, own: &OwnSites, epoch: Epoch, mask: u8, kind: u8) -> bool {
-    rec_mask(w) & mask == mask && rec_time(w) == epoch.time() && {
-        let site = rec_site(w);
-        match own.kind_of(site) {
-            Some(k) => covers(k, kind),
-            None => {
-                let s = sites.get(site);
-                s.index == epoch.index() && covers(s.kind, kind)
+/// What the same-epoch check compares record words with, computed once per access.
+#[derive(Clone, Copy)]
+pub struct Probe<'a> {
+    sites: &'a SiteTable,
+    own: &'a OwnSites,
+    epoch: Epoch,
+    /// The epoch's time in a record word's time field.
+    time_field: u64,
+    /// Bit `k` set when a record of kind `k` covers the new access's kind.
+    covered_by: u8,
+    kind: u8,
+}
+
+/// For each access kind, the record kinds that cover it (bit `k` for kind `k`).
+const COVERED_BY: [u8; 4] = {
+    let mut t = [0u8; 4];
+    let mut new = 0;
+    while new < 4 {
+        let mut old = 0;
+        while old < 4 {
+            if covers(old, new) {
+                t[new as usize] |= 1 << old;
+            }
+            old += 1;
+        }
+        new += 1;
+    }
+    t
+};
+
+const TIME_FIELD: u64 = ((1 << TIME_BITS) - 1) << TIME_SHIFT;
+
+impl<'a> Probe<'a> {
+    #[inline(always)]
+    pub fn new(sites: &'a SiteTable, own: &'a OwnSites, epoch: Epoch, kind: u8) -> Self {
+        let covered_by = COVERED_BY[kind as usize & 3];
+        Probe {
+            sites,
+            own,
+            epoch,
+            time_field: (epoch.time() as u64) << TIME_SHIFT,
+            covered_by,
+            kind,
+        }
+    }
+
+    /// Whether record word `w` (flags allowed, lock excluded) makes the access to `mask`
+    /// change nothing: same epoch, covering bytes and kind.
+    #[inline(always)]
+    fn hits(&self, w: u64, mask: u8) -> bool {
+        self.epoch_hits(w, mask) && {
+            let site = rec_site(w);
+            match self.own.kind_of(site) {
+                Some(k) => self.covered_by >> k & 1 != 0,
+                None => site_hits(site, self.sites, self.epoch, self.kind),
             }
         }
     }
+
+    /// [`Probe::hits`] decided from the goroutine's site cache alone: false when the
+    /// record's site is not there (the caller then asks [`Probe::hits`]).
+    #[inline(always)]
+    fn hits_cached(&self, w: u64, mask: u8) -> bool {
+        self.epoch_hits(w, mask) && {
+            let site = rec_site(w);
+            let e = self.own.0[site as usize % OWN_SITES];
+            e >> 2 == site && self.covered_by >> (e & 3) & 1 != 0
+        }
+    }
+
+    /// Bytes and time of the record cover the access (the site not yet looked at).
+    #[inline(always)]
+    fn epoch_hits(&self, w: u64, mask: u8) -> bool {
+        let need = (mask as u64) << MASK_SHIFT;
+        w & need == need && w & TIME_FIELD == self.time_field
+    }
+}
+
+/// The rest of [`Probe::hits`] for a site missing from the goroutine's cache: out of line,
+/// so the site table's lookup does not weigh on the inlined fast path's registers.
+#[cold]
+#[inline(never)]
+fn site_hits(site: SiteId, sites: &SiteTable, epoch: Epoch, kind: u8) -> bool {
+    let s = sites.get(site);
+    s.index == epoch.index() && covers(s.kind, kind)
 }
 
 /// Word 1 of a spilled cell: the list's address with the mask field left zero.
@@ -150,7 +221,7 @@ fn ext_ptr(w: u64) -> *mut Ext {
 /// Whether an access of kind `new` makes a record of kind `old` redundant once `old`
 /// happened before it (see the module doc).
 #[inline]
-pub fn covers(new: u8, old: u8) -> bool {
+pub const fn covers(new: u8, old: u8) -> bool {
     let (nw, na) = (new & KIND_WRITE != 0, new & KIND_ATOMIC != 0);
     let (ow, oa) = (old & KIND_WRITE != 0, old & KIND_ATOMIC != 0);
     match (nw, na) {
@@ -413,14 +484,7 @@ impl Cell {
     /// `mask` by the goroutine at `epoch` changes nothing. `own` is the goroutine's
     /// cache of its own sites (see [`OwnSites`]), consulted before the site table.
     #[inline(always)]
-    pub fn fast_path_hit(
-        &self,
-        sites: &SiteTable,
-        own: &OwnSites,
-        epoch: Epoch,
-        mask: u8,
-        kind: u8,
-    ) -> bool {
+    pub fn fast_path_hit(&self, p: &Probe, mask: u8) -> bool {
         let w0 = self.w[0].load(Ordering::Acquire);
         if w0 & LOCK != 0 {
             return false;
@@ -429,27 +493,27 @@ impl Cell {
         if w0 & EXT == 0 {
             // Word 1 is read after word 0: it is a record that was in the cell at some
             // point since, or a spilled list's pointer, whose zero mask never hits.
-            return word_hits(w0, sites, own, epoch, mask, kind)
-                || word_hits(w1, sites, own, epoch, mask, kind);
+            return p.hits(w0, mask) || p.hits(w1, mask);
         }
-        self.spilled_hit(w0, w1, sites, own, epoch, mask, kind)
+        self.spilled_hit(w0, w1, p, mask)
+    }
+
+    /// The part of [`Cell::fast_path_hit`] that needs no call: an inline cell whose
+    /// record of the current epoch has its site in the goroutine's cache. False means
+    /// "ask `fast_path_hit`", not "miss".
+    #[inline(always)]
+    pub fn quick_hit(&self, p: &Probe, mask: u8) -> bool {
+        let w0 = self.w[0].load(Ordering::Acquire);
+        let w1 = self.w[1].load(Ordering::Acquire);
+        // Word 1 is read after word 0: see `fast_path_hit`.
+        w0 & (LOCK | EXT) == 0 && (p.hits_cached(w0, mask) || p.hits_cached(w1, mask))
     }
 
     /// [`Cell::fast_path_hit`] on a spilled cell (kept out of line: rare, and it would
     /// weigh on the inline path's registers).
     #[cold]
     #[inline(never)]
-    #[allow(clippy::too_many_arguments)]
-    fn spilled_hit(
-        &self,
-        w0: u64,
-        w1: u64,
-        sites: &SiteTable,
-        own: &OwnSites,
-        epoch: Epoch,
-        mask: u8,
-        kind: u8,
-    ) -> bool {
+    fn spilled_hit(&self, w0: u64, w1: u64, p: &Probe, mask: u8) -> bool {
         // Spilled: word 0 unchanged around the read of word 1 means word 1 is this
         // spill's list, and unchanged after the scan means the scanned records were the
         // list's at that moment (every update under the lock bumps the version).
@@ -463,8 +527,7 @@ impl Cell {
         // allocator never unmaps small blocks), it is only read with atomic loads, and a
         // changed version below discards whatever was read.
         let head = unsafe { &*head };
-        head.iter()
-            .any(|w| word_hits(w.load(Ordering::Acquire), sites, own, epoch, mask, kind))
+        head.iter().any(|w| p.hits(w.load(Ordering::Acquire), mask))
             && self.w[0].load(Ordering::Acquire) == w0
     }
 
@@ -559,9 +622,9 @@ impl Cell {
 
     /// Whether word 0, unlocked and inline, alone makes a whole-cell access a hit.
     #[inline]
-    pub fn word0_hits(&self, sites: &SiteTable, own: &OwnSites, epoch: Epoch, kind: u8) -> bool {
+    pub fn word0_hits(&self, p: &Probe) -> bool {
         let w0 = self.word0();
-        w0 & (LOCK | EXT) == 0 && word_hits(w0, sites, own, epoch, 0xff, kind)
+        w0 & (LOCK | EXT) == 0 && p.hits(w0, 0xff)
     }
 
     fn lock(&self) -> u64 {
