@@ -15,13 +15,18 @@ const SHARDS: usize = 64;
 pub type Shard = HashMap<usize, VClock>;
 
 pub struct SyncTable {
-    shards: [SpinLock<Shard>; SHARDS],
+    shards: [Padded<SpinLock<Shard>>; SHARDS],
 }
+
+/// One shard per cache line: neighbouring shards' locks would otherwise share a line,
+/// and threads using unrelated objects would still pass it back and forth.
+#[repr(align(64))]
+struct Padded<T>(T);
 
 impl SyncTable {
     pub fn new() -> Self {
         SyncTable {
-            shards: core::array::from_fn(|_| SpinLock::new(HashMap::new())),
+            shards: core::array::from_fn(|_| Padded(SpinLock::new(HashMap::new()))),
         }
     }
 
@@ -29,7 +34,7 @@ impl SyncTable {
     pub fn shard(&self, addr: usize) -> SpinGuard<'_, Shard> {
         // Fibonacci hashing of the address, ignoring the low bits that alignment fixes.
         let h = (addr >> 3).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (usize::BITS - 6);
-        self.shards[h % SHARDS].lock()
+        self.shards[h % SHARDS].0.lock()
     }
 
     /// Drops the clocks at `addr..addr+8`.
@@ -40,7 +45,7 @@ impl SyncTable {
     }
 
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.lock().len()).sum()
+        self.shards.iter().map(|s| s.0.lock().len()).sum()
     }
 
     pub fn is_empty(&self) -> bool {
