@@ -253,7 +253,7 @@ impl<H: Host> Engine<H> {
         l.recorded_at = 0;
         // Cached sites name the old index.
         l.leaf_cache.clear();
-        l.own_sites = shadow::OwnSites::new();
+        l.own_sites.clear();
         for node in l.nodes.iter_mut().chain(l.alts.iter_mut()) {
             node.leaf_site = 0;
         }
@@ -328,10 +328,23 @@ impl<H: Host> Engine<H> {
     /// The site of an access of `kind` at `pc` by `g`: its clock index, the kind and the
     /// interned stack with `pc` on top.
     fn access_site(&self, g: &Goroutine, pc: usize, kind: u8) -> SiteId {
-        let prefix = self.prefix_stack(g);
-        let l = g.local();
         // pcs are user-space addresses (< 2^47): the kind fits above them.
         let key = pc | (kind as usize) << 56;
+        let l = g.local();
+        let depth = l.pcs.len();
+        // No call or return since the stack was last interned (`valid` covers it all,
+        // which it never does past MAX_DEPTH - 1): the top node is current, and its last
+        // site is this one if the access is the same.
+        if depth != 0 && l.valid == depth {
+            let top = &l.nodes[depth - 1];
+            if top.leaf_key == key && top.leaf_site != 0 {
+                let site = top.leaf_site;
+                l.own_sites.insert(site, kind);
+                return site;
+            }
+        }
+        let prefix = self.prefix_stack(g);
+        let l = g.local();
         let depth = l.pcs.len().min(stack::MAX_DEPTH);
         if let Some(top) = depth.checked_sub(1).map(|d| &l.nodes[d])
             && top.leaf_key == key
@@ -375,13 +388,48 @@ impl<H: Host> Engine<H> {
     #[cold]
     #[inline(never)]
     fn access_slow(&self, g: &Goroutine, base: usize, mask: u8, kind: u8, pc: usize) {
-        let probe = Probe::new(&self.sites, &g.local().own_sites, g.clock().epoch(), kind);
-        if self.shadow.cell(base).fast_path_hit(&probe, mask) {
+        if self.shadow.cell(base).word0() == 0 {
+            // Fresh memory (most slow-path accesses of compress/flate's tests): a record
+            // and nothing else, without the general path's frame.
+            if self.fill_fresh(g, base, mask, kind, pc) {
+                return;
+            }
+        } else if self.slow_path_hit(g, base, mask, kind) {
             return;
         }
         if let Some(race) = self.access_cell_slow(g, base, mask, kind, pc, None) {
             self.report_race(g, race);
         }
+    }
+
+    /// The first access to an empty cell: its record, with one CAS (false if the cell is
+    /// no longer empty).
+    fn fill_fresh(&self, g: &Goroutine, base: usize, mask: u8, kind: u8, pc: usize) -> bool {
+        let site = self.access_site(g, pc, kind);
+        let time = g.clock().epoch().time();
+        // Before the record exists, so that a reset that finds no mark finds no record.
+        self.shadow.mark_dirty(base);
+        let filled = self
+            .shadow
+            .cell(base)
+            .try_fill_empty(shadow::record_word(site, mask, time));
+        if filled {
+            g.local().recorded_at = time;
+        }
+        filled
+    }
+
+    /// The whole same-epoch check of `quick_hit`'s misses, with the site table, after
+    /// teaching the goroutine's site cache the cell's own sites.
+    fn slow_path_hit(&self, g: &Goroutine, base: usize, mask: u8, kind: u8) -> bool {
+        let cell = self.shadow.cell(base);
+        if cell.word0() == 0 {
+            return false;
+        }
+        let own = &mut g.local().own_sites;
+        let epoch = g.clock().epoch();
+        own.refill(cell, &self.sites, epoch);
+        cell.fast_path_hit(&Probe::new(&self.sites, own, epoch, kind), mask)
     }
 
     /// An access to `[addr, addr+size)`; at most one race is reported per call, as TSan.
@@ -444,15 +492,21 @@ impl<H: Host> Engine<H> {
             if covered || self.shadow.covers(a) {
                 let mask = cell_mask(a, hi);
                 let cell = self.shadow.cell(a);
-                let probe = Probe::new(&self.sites, &g.local().own_sites, epoch, kind.0);
                 if !(mask == 0xff && full_hit != 0 && cell.word0() == full_hit) {
-                    if !cell.fast_path_hit(&probe, mask) {
+                    if !self.slow_path_hit(g, base, mask, kind.0) {
                         if self.range_cell_slow(g, base, mask, kind.0, pc, &mut site) {
                             // Keep updating the rest of the range, without more reports.
                             self.update_range_quietly(g, hi, end, kind.0, site.unwrap_or(0));
                             return;
                         }
-                    } else if mask == 0xff && cell.word0_hits(&probe) {
+                    } else if mask == 0xff
+                        && cell.word0_hits(&Probe::new(
+                            &self.sites,
+                            &g.local().own_sites,
+                            epoch,
+                            kind.0,
+                        ))
+                    {
                         full_hit = cell.word0();
                     }
                 }

@@ -187,7 +187,7 @@ impl<'a> Probe<'a> {
     fn hits_cached(&self, w: u64, mask: u8) -> bool {
         self.epoch_hits(w, mask) && {
             let site = rec_site(w);
-            let e = self.own.0[site as usize % OWN_SITES];
+            let e = self.own.slot(site);
             e >> 2 == site && self.covered_by >> (e & 3) & 1 != 0
         }
     }
@@ -240,25 +240,77 @@ pub fn conflicts(a: u8, b: u8) -> bool {
 
 /// A goroutine's direct-mapped cache of sites of its *current* clock index, with their
 /// kinds, so the fast path rarely reads the shared site table. Cleared when the
-/// goroutine changes index.
-#[derive(Clone)]
-pub struct OwnSites([u32; OWN_SITES]);
+/// goroutine changes index. It starts at [`OWN_SITES_MIN`] entries and grows 4x (to
+/// [`OWN_SITES_MAX`]) once the slow path has refilled it often: a goroutine whose
+/// shadow holds more sites of its current epoch than that (compress/flate's buffers)
+/// would otherwise look most of them up in the site table.
+pub struct OwnSites {
+    /// `site << 2 | kind`, or 0; the length is a power of two.
+    slots: Vec<u32>,
+    refills: u32,
+}
 
-const OWN_SITES: usize = 64;
+const OWN_SITES_MIN: usize = 64;
+const OWN_SITES_MAX: usize = 1024;
 
 impl OwnSites {
-    pub const fn new() -> Self {
-        OwnSites([0; OWN_SITES])
+    pub fn new() -> Self {
+        OwnSites {
+            slots: alloc::vec![0; OWN_SITES_MIN],
+            refills: 0,
+        }
     }
+
+    #[inline(always)]
+    fn slot(&self, site: SiteId) -> u32 {
+        let i = site as usize & (self.slots.len() - 1);
+        // SAFETY: the length is a non-zero power of two, so `i` is in bounds.
+        unsafe { *self.slots.get_unchecked(i) }
+    }
+
     /// Notes that `site` (non-zero) is one of the goroutine's, of kind `kind`.
     #[inline]
     pub fn insert(&mut self, site: SiteId, kind: u8) {
-        self.0[site as usize % OWN_SITES] = site << 2 | kind as u32;
+        let i = site as usize & (self.slots.len() - 1);
+        self.slots[i] = site << 2 | kind as u32;
     }
+
     #[inline]
     fn kind_of(&self, site: SiteId) -> Option<u8> {
-        let e = self.0[site as usize % OWN_SITES];
+        let e = self.slot(site);
         (e >> 2 == site && site != 0).then_some((e & 3) as u8)
+    }
+
+    /// Forgets every entry (keeps the size).
+    pub fn clear(&mut self) {
+        self.slots.iter_mut().for_each(|e| *e = 0);
+    }
+
+    /// Adds the sites of `cell`'s inline records of the time `epoch` that belong to
+    /// `epoch`'s index and are missing, so that [`Cell::quick_hit`] finds them next time.
+    pub fn refill(&mut self, cell: &Cell, sites: &SiteTable, epoch: Epoch) {
+        let w0 = cell.w[0].load(Ordering::Relaxed);
+        if w0 & (LOCK | EXT) != 0 {
+            return;
+        }
+        for w in [w0 & !CELL_BITS, cell.w[1].load(Ordering::Relaxed)] {
+            let site = rec_site(w);
+            if rec_mask(w) == 0 || rec_time(w) != epoch.time() || self.kind_of(site).is_some() {
+                continue;
+            }
+            let s = sites.get(site);
+            if s.index != epoch.index() {
+                continue;
+            }
+            self.refills += 1;
+            if self.refills as usize > 4 * self.slots.len() && self.slots.len() < OWN_SITES_MAX {
+                let n = self.slots.len() * 4;
+                self.slots.clear();
+                self.slots.resize(n, 0);
+                self.refills = 0;
+            }
+            self.insert(site, s.kind);
+        }
     }
 }
 
