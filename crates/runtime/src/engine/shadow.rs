@@ -323,25 +323,34 @@ impl Default for OwnSites {
 /// The out-of-line record list of a cell with more than two live records (words). The
 /// first [`EXT_SCAN`] records sit in `head`, where the lock-free fast path may read them
 /// (see [`Cell::fast_path_hit`]); the rest are only read under the cell lock.
+///
+/// One 64-byte block (the allocator's class): most spilled cells hold three or four
+/// records, and flate-like workloads keep a hundred thousand of them.
+#[allow(clippy::box_collection)] // boxed so that cells without overflow pay one word
 pub struct Ext {
     head: [AtomicU64; EXT_SCAN],
-    more: Vec<u64>,
+    more: Option<Box<Vec<u64>>>,
 }
 
-const EXT_SCAN: usize = 6;
+const EXT_SCAN: usize = 7;
+const _: () = assert!(core::mem::size_of::<Ext>() == 64);
 
 impl Ext {
     fn new() -> Self {
         Ext {
             head: [const { AtomicU64::new(0) }; EXT_SCAN],
-            more: Vec::new(),
+            more: None,
         }
+    }
+    /// The records past `head` (under the cell lock).
+    fn more(&self) -> &[u64] {
+        self.more.as_deref().map_or(&[], |v| v.as_slice())
     }
     /// Appends the records to `out` (under the cell lock).
     fn load(&self, sites: &SiteTable, out: &mut Vec<Record>) {
         let head = self.head.iter().map(|w| w.load(Ordering::Relaxed));
         out.extend(
-            head.chain(self.more.iter().copied())
+            head.chain(self.more().iter().copied())
                 .filter_map(|w| Record::from_word(w, sites)),
         );
     }
@@ -350,9 +359,13 @@ impl Ext {
         for (i, w) in self.head.iter().enumerate() {
             w.store(records.get(i).map_or(0, Record::word), Ordering::Relaxed);
         }
-        self.more.clear();
-        self.more
-            .extend(records.iter().skip(EXT_SCAN).map(Record::word));
+        if records.len() > EXT_SCAN {
+            let more = self.more.get_or_insert_with(Default::default);
+            more.clear();
+            more.extend(records[EXT_SCAN..].iter().map(Record::word));
+        } else {
+            self.more = None;
+        }
     }
 }
 
@@ -393,7 +406,7 @@ impl ExtStash {
         self.0.pop().unwrap_or_else(|| Box::new(Ext::new()))
     }
     fn put(&mut self, ext: Box<Ext>) {
-        if self.0.len() < STASH_MAX && ext.more.capacity() <= 16 {
+        if self.0.len() < STASH_MAX && ext.more.is_none() {
             self.0.push(ext);
         }
     }
@@ -643,7 +656,7 @@ impl Cell {
         // exclusive access to it.
         let ext = unsafe { &*ext_ptr(self.w[1].load(Ordering::Relaxed)) };
         let words: [u64; EXT_SCAN] = core::array::from_fn(|i| ext.head[i].load(Ordering::Relaxed));
-        let result = if ext.more.is_empty() {
+        let result = if ext.more.is_none() {
             apply_words::<EXT_SCAN>(&words, a, clock, sites).filter(|&(_, n)| n > 2)
         } else {
             None
@@ -811,7 +824,7 @@ impl Cell {
                 ext.head
                     .iter()
                     .for_each(|w| emit(w.load(Ordering::Relaxed)));
-                ext.more.iter().for_each(|&w| emit(w));
+                ext.more().iter().for_each(|&w| emit(w));
             } else {
                 emit(w0);
                 emit(self.w[1].load(Ordering::Relaxed));
