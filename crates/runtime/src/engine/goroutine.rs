@@ -152,18 +152,43 @@ impl<K: Copy + PartialEq + Default, V: Copy + Default + PartialEq> GrowingCache<
 }
 pub const MERGE_CACHE: usize = 16;
 
-/// The interned stack of one shadow-stack depth, and the last access site seen with it
+/// The interned stack of one shadow-stack depth, and the last access sites seen with it
 /// as prefix: deep recursion revisits the same depths with the same accesses, which a
-/// small shared cache would keep evicting.
+/// small shared cache would keep evicting, and a loop body makes a few accesses in turn.
 #[derive(Clone, Copy, Default)]
 pub struct FrameNode {
     pub parent: StackId,
     pub pc: usize,
     pub id: StackId,
-    /// `pc | kind << 56` of the last access made with this stack as prefix, and its site
-    /// (0: none; reset whenever `id` changes or the goroutine changes clock index).
-    pub leaf_key: usize,
-    pub leaf_site: super::site::SiteId,
+    pub leaves: Leaves,
+}
+
+/// The last [`LEAVES`] distinct accesses made with one stack as prefix, most recent
+/// first: `pc | kind << 56` and the site (site 0: none). Reset whenever the node's `id`
+/// changes or the goroutine changes clock index.
+#[derive(Clone, Copy, Default)]
+pub struct Leaves {
+    keys: [usize; LEAVES],
+    sites: [super::site::SiteId; LEAVES],
+}
+
+const LEAVES: usize = 4;
+
+impl Leaves {
+    #[inline]
+    pub fn get(&self, key: usize) -> Option<super::site::SiteId> {
+        (0..LEAVES)
+            .find(|&i| self.keys[i] == key && self.sites[i] != 0)
+            .map(|i| self.sites[i])
+    }
+
+    /// Adds `key`'s site in front, dropping the least recent.
+    pub fn put(&mut self, key: usize, site: super::site::SiteId) {
+        self.keys.copy_within(..LEAVES - 1, 1);
+        self.sites.copy_within(..LEAVES - 1, 1);
+        self.keys[0] = key;
+        self.sites[0] = site;
+    }
 }
 
 /// Per-goroutine state used only by the thread running the goroutine.

@@ -255,7 +255,7 @@ impl<H: Host> Engine<H> {
         l.leaf_cache.clear();
         l.own_sites.clear();
         for node in l.nodes.iter_mut().chain(l.alts.iter_mut()) {
-            node.leaf_site = 0;
+            node.leaves = Default::default();
         }
     }
 
@@ -313,8 +313,7 @@ impl<H: Host> Engine<H> {
                         parent,
                         pc,
                         id,
-                        leaf_key: 0,
-                        leaf_site: 0,
+                        leaves: Default::default(),
                     };
                 }
             }
@@ -336,9 +335,7 @@ impl<H: Host> Engine<H> {
         // which it never does past MAX_DEPTH - 1): the top node is current, and its last
         // site is this one if the access is the same.
         if depth != 0 && l.valid == depth {
-            let top = &l.nodes[depth - 1];
-            if top.leaf_key == key && top.leaf_site != 0 {
-                let site = top.leaf_site;
+            if let Some(site) = l.nodes[depth - 1].leaves.get(key) {
                 l.own_sites.insert(site, kind);
                 return site;
             }
@@ -346,11 +343,7 @@ impl<H: Host> Engine<H> {
         let prefix = self.prefix_stack(g);
         let l = g.local();
         let depth = l.pcs.len().min(stack::MAX_DEPTH);
-        if let Some(top) = depth.checked_sub(1).map(|d| &l.nodes[d])
-            && top.leaf_key == key
-            && top.leaf_site != 0
-        {
-            let site = top.leaf_site;
+        if let Some(site) = depth.checked_sub(1).and_then(|d| l.nodes[d].leaves.get(key)) {
             l.own_sites.insert(site, kind);
             return site;
         }
@@ -360,8 +353,7 @@ impl<H: Host> Engine<H> {
             self.sites.intern(g.clock().idx, kind, stack)
         });
         if let Some(top) = depth.checked_sub(1).map(|d| &mut l.nodes[d]) {
-            top.leaf_key = key;
-            top.leaf_site = site;
+            top.leaves.put(key, site);
         }
         l.own_sites.insert(site, kind);
         site
