@@ -343,7 +343,10 @@ impl<H: Host> Engine<H> {
         let prefix = self.prefix_stack(g);
         let l = g.local();
         let depth = l.pcs.len().min(stack::MAX_DEPTH);
-        if let Some(site) = depth.checked_sub(1).and_then(|d| l.nodes[d].leaves.get(key)) {
+        if let Some(site) = depth
+            .checked_sub(1)
+            .and_then(|d| l.nodes[d].leaves.get(key))
+        {
             l.own_sites.insert(site, kind);
             return site;
         }
