@@ -334,11 +334,12 @@ impl<H: Host> Engine<H> {
         // No call or return since the stack was last interned (`valid` covers it all,
         // which it never does past MAX_DEPTH - 1): the top node is current, and its last
         // site is this one if the access is the same.
-        if depth != 0 && l.valid == depth {
-            if let Some(site) = l.nodes[depth - 1].leaves.get(key) {
-                l.own_sites.insert(site, kind);
-                return site;
-            }
+        if depth != 0
+            && l.valid == depth
+            && let Some(site) = l.nodes[depth - 1].leaves.get(key)
+        {
+            l.own_sites.insert(site, kind);
+            return site;
         }
         let prefix = self.prefix_stack(g);
         let l = g.local();
