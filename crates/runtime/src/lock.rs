@@ -46,11 +46,7 @@ impl<T> SpinLock<T> {
         loop {
             while self.locked.load(Ordering::Relaxed) {
                 spins += 1;
-                if spins < 64 {
-                    core::hint::spin_loop();
-                } else {
-                    crate::sys::sched_yield();
-                }
+                back_off(spins);
             }
             if self
                 .locked
@@ -85,5 +81,19 @@ impl<T> DerefMut for SpinGuard<'_, T> {
 impl<T> Drop for SpinGuard<'_, T> {
     fn drop(&mut self) {
         self.lock.locked.store(false, Ordering::Release);
+    }
+}
+
+/// The wait after the `spins`-th failed look at a held lock: pauses that double each
+/// time (up to 64), so that waiters stop pulling the lock's cache line away from its
+/// holder, then `sched_yield` in case the holder's thread was descheduled.
+#[inline]
+pub fn back_off(spins: u32) {
+    if spins < 16 {
+        for _ in 0..1u32 << spins.min(6) {
+            core::hint::spin_loop();
+        }
+    } else {
+        crate::sys::sched_yield();
     }
 }

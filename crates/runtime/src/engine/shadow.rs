@@ -704,11 +704,7 @@ impl Cell {
                 return cur;
             }
             spins += 1;
-            if spins < 64 {
-                core::hint::spin_loop();
-            } else {
-                sys::sched_yield();
-            }
+            crate::lock::back_off(spins);
         }
     }
 
