@@ -568,14 +568,8 @@ impl<H: Host> Engine<H> {
         // Before the record exists, so that a reset that finds no mark finds no record.
         self.shadow.mark_dirty(base);
         let cell = self.shadow.cell(base);
-        if cell.try_fill_empty(shadow::record_word(site, mask, a.epoch.time()))
-            || cell.try_inline(&self.sites, &a, &st.clock)
-            || cell.try_spilled(&self.sites, &a, &st.clock)
-        {
-            return None;
-        }
         let merges = &mut local.merges;
-        let merge = |old: SiteId, old_mask: u8, new: SiteId, new_mask: u8| {
+        let mut merge = |old: SiteId, old_mask: u8, new: SiteId, new_mask: u8| {
             // Site ids have 28 bits: (old, new, old bytes) fill the key.
             let key = old as u64 | (new as u64) << 28 | (old_mask as u64) << 56;
             let slot = &mut merges[(mix(key ^ new_mask as u64) as usize) % goroutine::MERGE_CACHE];
@@ -588,8 +582,14 @@ impl<H: Host> Engine<H> {
             }
             slot.2
         };
+        if cell.try_fill_empty(shadow::record_word(site, mask, a.epoch.time()))
+            || cell.try_inline(&self.sites, &a, &st.clock, &mut merge)
+            || cell.try_spilled(&self.sites, &a, &st.clock, &mut merge)
+        {
+            return None;
+        }
         let prev = cell.with_records(&self.sites, &mut local.scratch, &mut local.spare, |recs| {
-            let race = shadow::apply(recs, &a, &st.clock, merge);
+            let race = shadow::apply(recs, &a, &st.clock, &mut merge);
             if let Some(r) = race {
                 // Still under the cell lock, which the record may just have left.
                 self.in_flight.lock().push((r.site, r.epoch.time()));

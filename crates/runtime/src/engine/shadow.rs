@@ -477,19 +477,24 @@ pub fn apply(
     race
 }
 
+/// The composite-site merge of [`apply`]: `(old site, old bytes, new site, new bytes)`.
+pub type Merge<'m> = &'m mut dyn FnMut(SiteId, u8, SiteId, u8) -> SiteId;
+
 /// [`apply`] on record words (zero words are empty), when the result fits `N` records
-/// and needs neither a report nor a composite site: returns the new words (zeros after
-/// the last) and how many; `None` otherwise.
+/// and needs no report: returns the new words (zeros after the last) and how many;
+/// `None` otherwise.
 fn apply_words<const N: usize>(
     words: &[u64],
     a: &NewAccess,
     clock: &VClock,
     sites: &SiteTable,
+    merge: Merge,
 ) -> Option<([u64; N], usize)> {
     let mut out = [0u64; N];
     let mut n = 0;
     let mut covered = false;
-    // The record of this very access point and epoch, which takes the new bytes.
+    // The record of this epoch and kind, which takes the new bytes (and, if its site is
+    // another access point's, becomes a composite site).
     let mut same = None;
     for &w in words {
         let mut mask = rec_mask(w);
@@ -513,10 +518,8 @@ fn apply_words<const N: usize>(
         if epoch == a.epoch {
             if mask & a.mask == a.mask && covers(s.kind, a.kind) {
                 covered = true;
-            } else if rec_site(w) == a.site {
-                same = Some(n);
             } else if s.kind == a.kind {
-                return None; // joins this record: a composite site
+                same = Some(n);
             }
         }
         *out.get_mut(n)? = record_word(rec_site(w), mask, rec_time(w));
@@ -524,7 +527,12 @@ fn apply_words<const N: usize>(
     }
     if !covered {
         match same {
-            Some(k) => out[k] |= (a.mask as u64) << MASK_SHIFT,
+            Some(k) if rec_site(out[k]) == a.site => out[k] |= (a.mask as u64) << MASK_SHIFT,
+            Some(k) => {
+                let (site, mask) = (rec_site(out[k]), rec_mask(out[k]));
+                let merged = merge(site, mask, a.site, a.mask);
+                out[k] = record_word(merged, mask | a.mask, rec_time(out[k]));
+            }
             None => {
                 *out.get_mut(n)? = record_word(a.site, a.mask, a.epoch.time());
                 n += 1;
@@ -540,8 +548,9 @@ fn apply_inline(
     a: &NewAccess,
     clock: &VClock,
     sites: &SiteTable,
+    merge: Merge,
 ) -> Option<[u64; 2]> {
-    apply_words::<2>(&words, a, clock, sites).map(|(out, _)| out)
+    apply_words::<2>(&words, a, clock, sites, merge).map(|(out, _)| out)
 }
 
 impl Cell {
@@ -613,7 +622,13 @@ impl Cell {
     /// cell unchanged, for races, for an access that joins a record of its own epoch
     /// and kind (a composite site), and for a third record, which
     /// [`with_records`](Cell::with_records) decides. The outcome is `apply`'s.
-    pub fn try_inline(&self, sites: &SiteTable, a: &NewAccess, clock: &VClock) -> bool {
+    pub fn try_inline(
+        &self,
+        sites: &SiteTable,
+        a: &NewAccess,
+        clock: &VClock,
+        merge: Merge,
+    ) -> bool {
         let w0 = self.w[0].load(Ordering::Relaxed);
         if w0 & (LOCK | EXT) != 0 || rec_mask(w0 & !CELL_BITS) == 0 {
             return false;
@@ -625,7 +640,7 @@ impl Cell {
             return false;
         }
         let words = [w0 & !CELL_BITS, self.w[1].load(Ordering::Relaxed)];
-        match apply_inline(words, a, clock, sites) {
+        match apply_inline(words, a, clock, sites, merge) {
             Some([n0, n1]) => {
                 self.w[1].store(n1, Ordering::Relaxed);
                 self.w[0].store(n0 | (w0 & HAS_SYNC), Ordering::Release);
@@ -643,7 +658,13 @@ impl Cell {
     /// [`try_inline`](Cell::try_inline)), the version bumped. Concurrent readers of one
     /// location keep one record each, which spills their cell; each of them changing
     /// epoch then costs this instead of decoding and rewriting the whole list.
-    pub fn try_spilled(&self, sites: &SiteTable, a: &NewAccess, clock: &VClock) -> bool {
+    pub fn try_spilled(
+        &self,
+        sites: &SiteTable,
+        a: &NewAccess,
+        clock: &VClock,
+        merge: Merge,
+    ) -> bool {
         if !self.is_spilled() {
             return false;
         }
@@ -657,7 +678,7 @@ impl Cell {
         let ext = unsafe { &*ext_ptr(self.w[1].load(Ordering::Relaxed)) };
         let words: [u64; EXT_SCAN] = core::array::from_fn(|i| ext.head[i].load(Ordering::Relaxed));
         let result = if ext.more.is_none() {
-            apply_words::<EXT_SCAN>(&words, a, clock, sites).filter(|&(_, n)| n > 2)
+            apply_words::<EXT_SCAN>(&words, a, clock, sites, merge).filter(|&(_, n)| n > 2)
         } else {
             None
         };
@@ -1313,9 +1334,15 @@ mod tests {
             let mut out: Vec<u64> = match recs.len() {
                 0..=2 => {
                     let w = [0, 1].map(|i| words.get(i).copied().unwrap_or(0));
-                    apply_inline(w, &a, &c, &sites).map(|o| o.to_vec())
+                    apply_inline(w, &a, &c, &sites, &mut |o, om, n, nm| {
+                        sites.merge(o, om, n, nm)
+                    })
+                    .map(|o| o.to_vec())
                 }
-                _ => apply_words::<EXT_SCAN>(&words, &a, &c, &sites).map(|(o, _)| o.to_vec()),
+                _ => apply_words::<EXT_SCAN>(&words, &a, &c, &sites, &mut |o, om, n, nm| {
+                    sites.merge(o, om, n, nm)
+                })
+                .map(|(o, _)| o.to_vec()),
             }
             .unwrap_or_default();
             let mut full = recs.clone();
