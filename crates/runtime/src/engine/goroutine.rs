@@ -526,3 +526,44 @@ impl Registry {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leaves_keep_the_four_most_recent_accesses() {
+        let mut l = Leaves::default();
+        assert_eq!(
+            l.get(0),
+            None,
+            "an empty set has no site, not even for key 0"
+        );
+        for k in 1..=5 {
+            l.put(k * 16, k as u32 + 100);
+        }
+        assert_eq!(l.get(16), None, "the least recent of five was dropped");
+        for k in 2..=5 {
+            assert_eq!(l.get(k * 16), Some(k as u32 + 100));
+        }
+    }
+
+    #[test]
+    fn growing_cache_grows_under_misses_and_keeps_answering() {
+        let mut c: GrowingCache<u64, u32> = GrowingCache::new();
+        let mut made = 0;
+        for round in 0..3 {
+            for k in 1..=2000u64 {
+                let v = c.get_or(k, k.wrapping_mul(0x9E37_79B9_7F4A_7C15), || {
+                    made += 1;
+                    k as u32
+                });
+                assert_eq!(v, k as u32, "round {round}");
+            }
+        }
+        assert!(
+            made < 6000,
+            "some lookups hit once the cache grew ({made} misses)"
+        );
+    }
+}

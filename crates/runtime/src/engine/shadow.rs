@@ -1215,6 +1215,39 @@ mod tests {
     }
 
     #[test]
+    fn quick_hit_needs_the_site_cached_and_refill_caches_own_sites_only() {
+        let sites = SiteTable::new();
+        let (mine, theirs) = (sites.intern(1, W, 7), sites.intern(2, W, 7));
+        let cell = Cell {
+            w: [
+                AtomicU64::new(record_word(mine, 0x0f, 5)),
+                AtomicU64::new(record_word(theirs, 0xf0, 5)),
+            ],
+        };
+        let mut own = OwnSites::new();
+        let epoch = Epoch::new(1, 5);
+        let probe = Probe::new(&sites, &own, epoch, R);
+        assert!(!cell.quick_hit(&probe, 0x01), "the site is not cached yet");
+        assert!(
+            cell.fast_path_hit(&probe, 0x01),
+            "the full check finds it in the table"
+        );
+        own.refill(&cell, &sites, epoch);
+        let probe = Probe::new(&sites, &own, epoch, R);
+        assert!(cell.quick_hit(&probe, 0x01));
+        assert!(
+            !cell.quick_hit(&probe, 0x10),
+            "index 2's record is not this goroutine's"
+        );
+        assert!(!cell.fast_path_hit(&probe, 0x10));
+        let later = Probe::new(&sites, &own, Epoch::new(1, 6), R);
+        assert!(
+            !cell.quick_hit(&later, 0x01),
+            "another time is another epoch"
+        );
+    }
+
+    #[test]
     fn concurrent_reads_are_all_kept_then_a_write_checks_each() {
         let mut recs = Vec::new();
         assert!(ap(&mut recs, &acc(0, 1, 1, R), &clock(&[(0, 1)])).is_none());
