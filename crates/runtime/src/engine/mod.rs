@@ -424,8 +424,12 @@ impl<H: Host> Engine<H> {
         }
         let own = &mut g.local().own_sites;
         let epoch = g.clock().epoch();
-        own.refill(cell, &self.sites, epoch);
-        cell.fast_path_hit(&Probe::new(&self.sites, own, epoch, kind), mask)
+        if cell.is_spilled() {
+            return cell.fast_path_hit(&Probe::new(&self.sites, own, epoch, kind), mask);
+        }
+        // Inline: after the refill, the goroutine's cache holds the sites that can hit.
+        own.refill(cell, &self.sites, epoch)
+            && cell.quick_hit(&Probe::new(&self.sites, own, epoch, kind), mask)
     }
 
     /// An access to `[addr, addr+size)`; at most one race is reported per call, as TSan.

@@ -287,15 +287,21 @@ impl OwnSites {
     }
 
     /// Adds the sites of `cell`'s inline records of the time `epoch` that belong to
-    /// `epoch`'s index and are missing, so that [`Cell::quick_hit`] finds them next time.
-    pub fn refill(&mut self, cell: &Cell, sites: &SiteTable, epoch: Epoch) {
+    /// `epoch`'s index and are missing, so that [`Cell::quick_hit`] finds them. Returns
+    /// whether the cell is inline and has a record of that time (else nothing can hit).
+    pub fn refill(&mut self, cell: &Cell, sites: &SiteTable, epoch: Epoch) -> bool {
         let w0 = cell.w[0].load(Ordering::Relaxed);
         if w0 & (LOCK | EXT) != 0 {
-            return;
+            return false;
         }
+        let mut timely = false;
         for w in [w0 & !CELL_BITS, cell.w[1].load(Ordering::Relaxed)] {
             let site = rec_site(w);
-            if rec_mask(w) == 0 || rec_time(w) != epoch.time() || self.kind_of(site).is_some() {
+            if rec_mask(w) == 0 || rec_time(w) != epoch.time() {
+                continue;
+            }
+            timely = true;
+            if self.kind_of(site).is_some() {
                 continue;
             }
             let s = sites.get(site);
@@ -311,6 +317,7 @@ impl OwnSites {
             }
             self.insert(site, s.kind);
         }
+        timely
     }
 }
 
@@ -1232,7 +1239,7 @@ mod tests {
             cell.fast_path_hit(&probe, 0x01),
             "the full check finds it in the table"
         );
-        own.refill(&cell, &sites, epoch);
+        assert!(own.refill(&cell, &sites, epoch));
         let probe = Probe::new(&sites, &own, epoch, R);
         assert!(cell.quick_hit(&probe, 0x01));
         assert!(
