@@ -390,10 +390,27 @@ impl<H: Host> Engine<H> {
             if self.fill_fresh(g, base, mask, kind, pc) {
                 return;
             }
-        } else if self.slow_path_hit(g, base, mask, kind) {
+            if let Some(race) = self.access_cell_slow(g, base, mask, kind, pc, None) {
+                self.report_race(g, race);
+            }
             return;
         }
-        if let Some(race) = self.access_cell_slow(g, base, mask, kind, pc, None) {
+        if self.slow_path_hit(g, base, mask, kind) {
+            return;
+        }
+        let site = self.access_site(g, pc, kind);
+        let st = g.clock();
+        let a = NewAccess {
+            epoch: st.epoch(),
+            mask,
+            kind,
+            site,
+        };
+        if self.shadow.cell(base).try_widen(&self.sites, &a, &st.clock) {
+            g.local().recorded_at = a.epoch.time();
+            return;
+        }
+        if let Some(race) = self.access_cell_slow(g, base, mask, kind, pc, Some(site)) {
             self.report_race(g, race);
         }
     }

@@ -1,0 +1,3 @@
+module gorace.bench/paths
+
+go 1.26
