@@ -135,13 +135,7 @@ impl<K: Copy + PartialEq + Default, V: Copy + Default + PartialEq> GrowingCache<
         }
         let v = make();
         self.slots[slot] = (key, v);
-        self.misses += 1;
-        if self.misses as usize > 4 * self.slots.len() && self.slots.len() < Self::MAX {
-            let n = self.slots.len() * 4;
-            self.slots.clear();
-            self.slots.resize(n, Default::default());
-            self.misses = 0;
-        }
+        note_miss(&mut self.slots, &mut self.misses, Self::MAX);
         v
     }
 
@@ -150,6 +144,18 @@ impl<K: Copy + PartialEq + Default, V: Copy + Default + PartialEq> GrowingCache<
         self.slots.iter_mut().for_each(|s| *s = Default::default());
     }
 }
+/// Counts a miss of a direct-mapped per-goroutine cache; past 4x its size in misses,
+/// the cache starts over empty and 4x larger (up to `max` entries).
+pub fn note_miss<T: Clone + Default>(slots: &mut Vec<T>, misses: &mut u32, max: usize) {
+    *misses += 1;
+    if *misses as usize > 4 * slots.len() && slots.len() < max {
+        let n = slots.len() * 4;
+        slots.clear();
+        slots.resize(n, T::default());
+        *misses = 0;
+    }
+}
+
 pub const MERGE_CACHE: usize = 16;
 
 /// The interned stack of one shadow-stack depth, and the last access sites seen with it

@@ -384,30 +384,14 @@ impl<H: Host> Engine<H> {
     #[cold]
     #[inline(never)]
     fn access_slow(&self, g: &Goroutine, base: usize, mask: u8, kind: u8, pc: usize) {
-        if self.shadow.cell(base).word0() == 0 {
-            // Fresh memory (most slow-path accesses of compress/flate's tests): a record
-            // and nothing else, without the general path's frame.
-            if self.fill_fresh(g, base, mask, kind, pc) {
-                return;
-            }
-            if let Some(race) = self.access_cell_slow(g, base, mask, kind, pc, None) {
-                self.report_race(g, race);
-            }
-            return;
-        }
-        if self.slow_path_hit(g, base, mask, kind) {
+        let fresh = self.shadow.cell(base).word0() == 0;
+        if !fresh && self.slow_path_hit(g, base, mask, kind) {
             return;
         }
         let site = self.access_site(g, pc, kind);
-        let st = g.clock();
-        let a = NewAccess {
-            epoch: st.epoch(),
-            mask,
-            kind,
-            site,
-        };
-        if self.shadow.cell(base).try_widen(&self.sites, &a, &st.clock) {
-            g.local().recorded_at = a.epoch.time();
+        // Fresh memory (most slow-path accesses of compress/flate's tests): a record and
+        // nothing else, without the general path's frame.
+        if fresh && self.fill_fresh(g, base, mask, site) {
             return;
         }
         if let Some(race) = self.access_cell_slow(g, base, mask, kind, pc, Some(site)) {
@@ -416,9 +400,8 @@ impl<H: Host> Engine<H> {
     }
 
     /// The first access to an empty cell: its record, with one CAS (false if the cell is
-    /// no longer empty).
-    fn fill_fresh(&self, g: &Goroutine, base: usize, mask: u8, kind: u8, pc: usize) -> bool {
-        let site = self.access_site(g, pc, kind);
+    /// no longer empty). The page is marked dirty either way.
+    fn fill_fresh(&self, g: &Goroutine, base: usize, mask: u8, site: SiteId) -> bool {
         let time = g.clock().epoch().time();
         // Before the record exists, so that a reset that finds no mark finds no record.
         self.shadow.mark_dirty(base);
@@ -577,6 +560,9 @@ impl<H: Host> Engine<H> {
         site: Option<SiteId>,
     ) -> Option<Race<'_>> {
         let site = site.unwrap_or_else(|| self.access_site(g, pc, kind));
+        if self.fill_fresh(g, base, mask, site) {
+            return None;
+        }
         let st = g.clock();
         let a = NewAccess {
             epoch: st.epoch(),
@@ -586,8 +572,6 @@ impl<H: Host> Engine<H> {
         };
         let local = g.local();
         local.recorded_at = a.epoch.time();
-        // Before the record exists, so that a reset that finds no mark finds no record.
-        self.shadow.mark_dirty(base);
         let cell = self.shadow.cell(base);
         let merges = &mut local.merges;
         let mut merge = |old: SiteId, old_mask: u8, new: SiteId, new_mask: u8| {
@@ -603,7 +587,7 @@ impl<H: Host> Engine<H> {
             }
             slot.2
         };
-        if cell.try_fill_empty(shadow::record_word(site, mask, a.epoch.time()))
+        if cell.try_widen(&self.sites, &a, &st.clock)
             || cell.try_inline(&self.sites, &a, &st.clock, &mut merge)
             || cell.try_spilled(&self.sites, &a, &st.clock, &mut merge)
         {

@@ -308,13 +308,7 @@ impl OwnSites {
             if s.index != epoch.index() {
                 continue;
             }
-            self.refills += 1;
-            if self.refills as usize > 4 * self.slots.len() && self.slots.len() < OWN_SITES_MAX {
-                let n = self.slots.len() * 4;
-                self.slots.clear();
-                self.slots.resize(n, 0);
-                self.refills = 0;
-            }
+            super::goroutine::note_miss(&mut self.slots, &mut self.refills, OWN_SITES_MAX);
             self.insert(site, s.kind);
         }
         timely
@@ -640,6 +634,13 @@ impl Cell {
         if w0 & (LOCK | EXT) != 0 || rec_mask(w0 & !CELL_BITS) == 0 {
             return false;
         }
+        self.update_inline(w0, |words| apply_inline(words, a, clock, sites, merge))
+    }
+
+    /// Locks the inline cell whose word 0 was `w0` (false if it changed meanwhile) and
+    /// replaces its two record words with `update`'s, or leaves them if it returns
+    /// `None` (then false). The sync flag stays.
+    fn update_inline(&self, w0: u64, update: impl FnOnce([u64; 2]) -> Option<[u64; 2]>) -> bool {
         if self.w[0]
             .compare_exchange(w0, w0 | LOCK, Ordering::Acquire, Ordering::Relaxed)
             .is_err()
@@ -647,7 +648,8 @@ impl Cell {
             return false;
         }
         let words = [w0 & !CELL_BITS, self.w[1].load(Ordering::Relaxed)];
-        match apply_inline(words, a, clock, sites, merge) {
+        let result = update(words);
+        match result {
             Some([n0, n1]) => {
                 self.w[1].store(n1, Ordering::Relaxed);
                 self.w[0].store(n0 | (w0 & HAS_SYNC), Ordering::Release);
@@ -677,14 +679,8 @@ impl Cell {
         if !mine(w0) && !mine(self.w[1].load(Ordering::Relaxed)) {
             return false;
         }
-        if self.w[0]
-            .compare_exchange(w0, w0 | LOCK, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
-            return false;
-        }
-        let words = [w0 & !CELL_BITS, self.w[1].load(Ordering::Relaxed)];
-        let result = (0..2).find(|&t| mine(words[t])).and_then(|t| {
+        self.update_inline(w0, |words| {
+            let t = (0..2).find(|&t| mine(words[t]))?;
             let (target, other) = (words[t], words[1 - t]);
             let mut rest = other;
             if rec_mask(other) & a.mask != 0 {
@@ -705,18 +701,7 @@ impl Cell {
             } else {
                 [rest, widened]
             })
-        });
-        match result {
-            Some([n0, n1]) => {
-                self.w[1].store(n1, Ordering::Relaxed);
-                self.w[0].store(n0 | (w0 & HAS_SYNC), Ordering::Release);
-                true
-            }
-            None => {
-                self.w[0].store(w0, Ordering::Release);
-                false
-            }
-        }
+        })
     }
 
     /// The slow path on a spilled cell whose records all sit in the list's head and stay
@@ -1265,6 +1250,16 @@ mod tests {
         c
     }
 
+    /// A small deterministic generator for the randomized tests: `next(n)` is in `0..n`.
+    fn xorshift(mut seed: u64) -> impl FnMut(u64) -> u64 {
+        move |n| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        }
+    }
+
     /// `apply` with a site table of its own (the sites here are made-up ids).
     fn ap(records: &mut Vec<Record>, a: &NewAccess, clock: &VClock) -> Option<Record> {
         let sites = SiteTable::new();
@@ -1317,13 +1312,7 @@ mod tests {
     #[test]
     fn widening_agrees_with_apply() {
         let sites = SiteTable::new();
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let mut next = xorshift(0x2545_f491_4f6c_dd1du64);
         let kinds = [R, W, AR, AW];
         let mut widened = 0;
         for _ in 0..100_000 {
@@ -1469,13 +1458,7 @@ mod tests {
     #[test]
     fn inline_path_agrees_with_apply() {
         let sites = SiteTable::new();
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15u64);
         let kinds = [R, W, AR, AW];
         let (mut decided, mut races) = (0, 0);
         for _ in 0..200_000 {
