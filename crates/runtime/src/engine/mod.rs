@@ -365,8 +365,9 @@ impl<H: Host> Engine<H> {
 
     // ----- memory accesses ----------------------------------------------------------------
 
-    /// A 1-byte (Go passes start addresses only) plain access.
-    #[inline]
+    /// A 1-byte (Go passes start addresses only) plain access. Always inlined, so that
+    /// each entry point's constant `kind` folds into the check.
+    #[inline(always)]
     pub fn access(&self, g: &Goroutine, addr: usize, pc: usize, kind: Kind) {
         if !self.shadow.covers(addr) {
             return;
@@ -394,7 +395,7 @@ impl<H: Host> Engine<H> {
         if fresh && self.fill_fresh(g, base, mask, site) {
             return;
         }
-        if let Some(race) = self.access_cell_slow(g, base, mask, kind, pc, Some(site)) {
+        if let Some(race) = self.update_cell(g, base, mask, kind, site) {
             self.report_race(g, race);
         }
     }
@@ -416,8 +417,19 @@ impl<H: Host> Engine<H> {
     }
 
     /// The whole same-epoch check of `quick_hit`'s misses, with the site table, after
-    /// teaching the goroutine's site cache the cell's own sites.
+    /// teaching the goroutine's site cache the cell's own sites; the call is made only
+    /// when that can change the answer.
+    #[inline(always)]
     fn slow_path_hit(&self, g: &Goroutine, base: usize, mask: u8, kind: u8) -> bool {
+        let time = g.clock().epoch().time();
+        self.shadow
+            .cell(base)
+            .worth_a_second_look(&g.local().own_sites, time)
+            && self.second_look(g, base, mask, kind)
+    }
+
+    #[inline(never)]
+    fn second_look(&self, g: &Goroutine, base: usize, mask: u8, kind: u8) -> bool {
         let cell = self.shadow.cell(base);
         if cell.word0() == 0 {
             return false;
@@ -427,7 +439,8 @@ impl<H: Host> Engine<H> {
         if cell.is_spilled() {
             return cell.fast_path_hit(&Probe::new(&self.sites, own, epoch, kind), mask);
         }
-        // Inline: after the refill, the goroutine's cache holds the sites that can hit.
+        // Inline: once the refill taught the goroutine's cache a site that can hit, the
+        // quick check is exact. Without a new site, it already was.
         own.refill(cell, &self.sites, epoch)
             && cell.quick_hit(&Probe::new(&self.sites, own, epoch, kind), mask)
     }
@@ -435,7 +448,7 @@ impl<H: Host> Engine<H> {
     /// An access to `[addr, addr+size)`; at most one race is reported per call, as TSan.
     /// Small ranges (struct copies: most calls) whose cells are all same-epoch hits are
     /// decided here without a frame; everything else goes to `access_range_long`.
-    #[inline]
+    #[inline(always)]
     pub fn access_range(&self, g: &Goroutine, addr: usize, size: usize, pc: usize, kind: Kind) {
         if size.wrapping_sub(1) < SMALL_RANGE && self.shadow.covers_span(addr, addr + size) {
             let end = addr + size;
@@ -529,7 +542,7 @@ impl<H: Host> Engine<H> {
         site: &mut Option<SiteId>,
     ) -> bool {
         let s = *site.get_or_insert_with(|| self.access_site(g, pc, kind));
-        match self.access_cell_slow(g, base, mask, kind, pc, Some(s)) {
+        match self.access_cell_slow(g, base, mask, kind, s) {
             Some(race) => {
                 self.report_race(g, race);
                 true
@@ -544,27 +557,41 @@ impl<H: Host> Engine<H> {
             let hi = end.min(base + 8);
             if self.shadow.covers(a) {
                 let mask = cell_mask(a, hi);
-                let _ = self.access_cell_slow(g, base, mask, kind, 0, Some(s));
+                let _ = self.access_cell_slow(g, base, mask, kind, s);
             }
             a = hi;
         }
     }
 
+    /// The update of one cell the same-epoch check did not decide, for an access at
+    /// `site`; returns the race to report, if any.
     fn access_cell_slow(
         &self,
         g: &Goroutine,
         base: usize,
         mask: u8,
         kind: u8,
-        pc: usize,
-        site: Option<SiteId>,
+        site: SiteId,
     ) -> Option<Race<'_>> {
-        let site = site.unwrap_or_else(|| self.access_site(g, pc, kind));
         if self.fill_fresh(g, base, mask, site) {
             return None;
         }
+        self.update_cell(g, base, mask, kind, site)
+    }
+
+    /// [`Engine::access_cell_slow`] on a cell found non-empty (the caller checked; should
+    /// it have become empty since, the general path below writes the record).
+    #[inline(never)]
+    fn update_cell(
+        &self,
+        g: &Goroutine,
+        base: usize,
+        mask: u8,
+        kind: u8,
+        site: SiteId,
+    ) -> Option<Race<'_>> {
         let st = g.clock();
-        let a = NewAccess {
+        let a = &NewAccess {
             epoch: st.epoch(),
             mask,
             kind,
@@ -587,14 +614,16 @@ impl<H: Host> Engine<H> {
             }
             slot.2
         };
-        if cell.try_widen(&self.sites, &a, &st.clock)
-            || cell.try_inline(&self.sites, &a, &st.clock, &mut merge)
-            || cell.try_spilled(&self.sites, &a, &st.clock, &mut merge)
+        if cell.try_widen(&self.sites, a, &st.clock)
+            || cell.try_inline(&self.sites, a, &st.clock, &mut merge)
+            || cell.try_spilled(&self.sites, a, &st.clock, &mut merge)
         {
             return None;
         }
+        // The cell may have become empty meanwhile; then a record is written here.
+        self.shadow.mark_dirty(base);
         let prev = cell.with_records(&self.sites, &mut local.scratch, &mut local.spare, |recs| {
-            let race = shadow::apply(recs, &a, &st.clock, &mut merge);
+            let race = shadow::apply(recs, a, &st.clock, &mut merge);
             if let Some(r) = race {
                 // Still under the cell lock, which the record may just have left.
                 self.in_flight.lock().push((r.site, r.epoch.time()));

@@ -183,12 +183,16 @@ impl<'a> Probe<'a> {
 
     /// [`Probe::hits`] decided from the goroutine's site cache alone: false when the
     /// record's site is not there (the caller then asks [`Probe::hits`]).
+    /// Word 0's lock and spill flags must be clear too: they are part of the one compare
+    /// that also checks the time and the bytes (word 1 never has them set).
     #[inline(always)]
     fn hits_cached(&self, w: u64, mask: u8) -> bool {
-        self.epoch_hits(w, mask) && {
+        let need = (mask as u64) << MASK_SHIFT;
+        w & (LOCK | EXT | TIME_FIELD | need) == self.time_field | need && {
             let site = rec_site(w);
-            let e = self.own.slot(site);
-            e >> 2 == site && self.covered_by >> (e & 3) & 1 != 0
+            // The site in the slot's upper bits leaves only the kind below bit 2.
+            let kind = self.own.slot(site) ^ site << 2;
+            kind < 4 && self.covered_by >> kind & 1 != 0
         }
     }
 
@@ -288,20 +292,16 @@ impl OwnSites {
 
     /// Adds the sites of `cell`'s inline records of the time `epoch` that belong to
     /// `epoch`'s index and are missing, so that [`Cell::quick_hit`] finds them. Returns
-    /// whether the cell is inline and has a record of that time (else nothing can hit).
+    /// whether it added one (else `quick_hit` already saw every site that can hit).
     pub fn refill(&mut self, cell: &Cell, sites: &SiteTable, epoch: Epoch) -> bool {
         let w0 = cell.w[0].load(Ordering::Relaxed);
         if w0 & (LOCK | EXT) != 0 {
             return false;
         }
-        let mut timely = false;
+        let mut added = false;
         for w in [w0 & !CELL_BITS, cell.w[1].load(Ordering::Relaxed)] {
             let site = rec_site(w);
-            if rec_mask(w) == 0 || rec_time(w) != epoch.time() {
-                continue;
-            }
-            timely = true;
-            if self.kind_of(site).is_some() {
+            if rec_mask(w) == 0 || rec_time(w) != epoch.time() || self.kind_of(site).is_some() {
                 continue;
             }
             let s = sites.get(site);
@@ -310,8 +310,9 @@ impl OwnSites {
             }
             super::goroutine::note_miss(&mut self.slots, &mut self.refills, OWN_SITES_MAX);
             self.insert(site, s.kind);
+            added = true;
         }
-        timely
+        added
     }
 }
 
@@ -579,9 +580,26 @@ impl Cell {
     #[inline(always)]
     pub fn quick_hit(&self, p: &Probe, mask: u8) -> bool {
         let w0 = self.w[0].load(Ordering::Acquire);
-        let w1 = self.w[1].load(Ordering::Acquire);
-        // Word 1 is read after word 0: see `fast_path_hit`.
-        w0 & (LOCK | EXT) == 0 && (p.hits_cached(w0, mask) || p.hits_cached(w1, mask))
+        // Word 1 is read after word 0 (see `fast_path_hit`), and only when needed, which
+        // keeps the inlined check within the caller-saved registers. Word 0 locked does
+        // not stop the look at word 1: a record of the goroutine's current epoch there is
+        // one the cell holds (only this goroutine makes such records, and a lock holder
+        // can only take bytes from it, by racing with it), as in `fast_path_hit`.
+        p.hits_cached(w0, mask) || p.hits_cached(self.w[1].load(Ordering::Acquire), mask)
+    }
+
+    /// Whether [`Cell::quick_hit`]'s miss may still be a hit: the cell is spilled (its
+    /// records were not looked at), or an inline record of the goroutine's `time` has a
+    /// site missing from its cache `own` (which [`OwnSites::refill`] would add).
+    #[inline(always)]
+    pub fn worth_a_second_look(&self, own: &OwnSites, time: Time) -> bool {
+        let w0 = self.w[0].load(Ordering::Relaxed);
+        if w0 & (LOCK | EXT) != 0 {
+            return w0 & EXT != 0;
+        }
+        let uncached =
+            |w: u64| rec_mask(w) != 0 && rec_time(w) == time && own.kind_of(rec_site(w)).is_none();
+        uncached(w0) || uncached(self.w[1].load(Ordering::Relaxed))
     }
 
     /// [`Cell::fast_path_hit`] on a spilled cell (kept out of line: rare, and it would
@@ -1293,7 +1311,20 @@ mod tests {
             cell.fast_path_hit(&probe, 0x01),
             "the full check finds it in the table"
         );
+        assert!(
+            cell.worth_a_second_look(&own, 5),
+            "a record of time 5 is uncached"
+        );
+        assert!(!cell.worth_a_second_look(&own, 6), "no record of time 6");
         assert!(own.refill(&cell, &sites, epoch));
+        assert!(
+            cell.worth_a_second_look(&own, 5),
+            "index 2's site is never cached, so a second look stays possible"
+        );
+        assert!(
+            !own.refill(&cell, &sites, epoch),
+            "nothing new to add: the quick check was already exact"
+        );
         let probe = Probe::new(&sites, &own, epoch, R);
         assert!(cell.quick_hit(&probe, 0x01));
         assert!(

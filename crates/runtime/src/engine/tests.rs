@@ -737,7 +737,10 @@ fn a_sweep_keeps_the_goroutine_of_a_race_in_flight() {
     t.end(a);
     let b = t.go(m);
     // The write covers a's record and removes it; report it only after a sweep.
-    let race = t.e.access_cell_slow(b, APP, 0xff, KIND_WRITE, 0x7001, None);
+    let site =
+        t.e.sites
+            .intern(b.clock().idx, KIND_WRITE, t.e.stacks.intern(0, 0x7001));
+    let race = t.e.access_cell_slow(b, APP, 0xff, KIND_WRITE, site);
     let race = race.expect("a race");
     t.e.sweep(&mut t.e.registry.lock());
     assert!(t.e.registry.lock().info(a_tid).is_some());
