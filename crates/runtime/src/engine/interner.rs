@@ -367,8 +367,9 @@ mod tests {
 
     /// Timing, not a check: `cargo test --release -p gorace-runtime --lib -- --ignored
     /// --nocapture interner_timing`. Interns `count` distinct stack-node-like keys, then
-    /// looks them all up again in a scattered order; prints the best of 5 rounds, for
-    /// about encoding/json's count of stack nodes (384k) and for 1M.
+    /// looks them all up again in a scattered order; prints the best of 5 rounds, for a
+    /// table just before it doubles (2^19 - 2 keys in 2^20 slots, half full) and for 1M
+    /// keys (2^22 slots, a quarter full).
     #[test]
     #[ignore]
     fn interner_timing() {
@@ -386,7 +387,7 @@ mod tests {
             parent: i >> 3,
             pc: 0x40_0000 + (i as usize & 7) * 0x10,
         };
-        for count in [3u32 << 17, 1 << 20] {
+        for count in [(1u32 << 19) - 2, 1 << 20] {
             let (mut best_insert, mut best_lookup) = (f64::MAX, f64::MAX);
             for _ in 0..5 {
                 let t = Interner::<N>::new();
