@@ -17,22 +17,26 @@
 //! slot is written only after its key is pushed, so a reader that sees the id sees the
 //! key. Growth publishes a new table of twice the capacity; a reader still on the old
 //! one may miss a recent key and then finds it under the lock. Old tables stay
-//! allocated until the interner is dropped (their sizes sum to less than the current
-//! one), because a reader may still be probing them.
+//! allocated (mapped) until the interner is dropped, because a reader may still be
+//! probing them, but growth gives the whole pages of a replaced table of 64 KiB or more
+//! back to the kernel: they read as zero, empty slots, so a late reader there misses
+//! and, again, finds its key under the lock.
 //!
 //! Memory: a table of capacity `c` holds between `c/4` and `c/2` keys (it doubles when a
-//! push would make it more than half full), and the retired tables add less than `c`
-//! slots, so slots cost 16–32 bytes per interned key in the current table and 32–64
-//! counting retired ones (half that before slots carried tags), plus the key itself.
+//! push would make it more than half full), so slots cost 16–32 bytes per interned key,
+//! plus the key itself. Of the replaced tables only the small ones (56 KiB in all) and
+//! any partial pages at their ends stay resident. (Before slots carried tags they were
+//! 8–16 bytes per key, and replaced tables stayed resident: another 8–16.)
 //!
 //! Invariants: id 0 is reserved (pushed at creation, never in a table), so an empty slot
 //! is 0 whatever the tag; ids fit the low 32 bits (the key array caps them at 2^28);
 //! the capacity is a power of two no larger than 2^32, since the start slot comes from
-//! the 32 stored tag bits (2^28 keys need at most 2^30 slots); a slot's word never
-//! changes once written.
+//! the 32 stored tag bits (2^28 keys need at most 2^30 slots); a slot of the current
+//! table never changes once written, and a replaced table's slots only ever become 0.
 
 use super::chunked::ChunkedVec;
 use crate::lock::SpinLock;
+use crate::sys;
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
@@ -72,6 +76,23 @@ impl Table {
 
     fn mask(&self) -> usize {
         self.slots.len() - 1
+    }
+
+    /// Returns the whole pages of a replaced table's slots to the kernel; they read as
+    /// empty afterwards. Tables under 64 KiB are left alone: not worth a system call.
+    fn release(&self) {
+        const PAGE: usize = 4096;
+        let bytes = core::mem::size_of_val(&*self.slots);
+        if bytes < 16 * PAGE {
+            return;
+        }
+        let start = self.slots.as_ptr() as usize;
+        let (first, end) = (start.next_multiple_of(PAGE), (start + bytes) & !(PAGE - 1));
+        // SAFETY: `[first, end)` holds only this table's slots, private anonymous memory
+        // owned by the interner (a large block of the runtime's heap is its own mapping).
+        // The table stays mapped until drop; a reader still probing it loads 0, an empty
+        // slot, which is a valid `AtomicU64` and sends it to the lock.
+        unsafe { sys::madvise_dontneed(first as *mut u8, end - first) };
     }
 
     /// Stores `word` in the first empty slot from its start (callers hold the insert
@@ -172,6 +193,8 @@ impl<K: Key> Interner<K> {
                 }
             }
             let old = self.table.swap(Box::into_raw(bigger), Ordering::AcqRel);
+            // SAFETY: `old` stays allocated until drop (it goes into `retired`).
+            unsafe { &*old }.release();
             retired.push(old);
             table = self.current();
         }
@@ -314,6 +337,38 @@ mod tests {
         // 32768 keys need 65536+ slots: six doublings from 1024.
         assert!(retired(&t) >= 6, "{} doublings", retired(&t));
         assert_eq!(ids, (1..=ids.len() as u32).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn replaced_tables_read_as_empty_and_never_mislead() {
+        let t = Interner::<K>::new();
+        let ids: Vec<u32> = (0..40_000u64).map(|i| t.intern(K(i, 5)).unwrap()).collect();
+        let old: Vec<*mut Table> = t.insert.lock().clone();
+        let mut released = 0;
+        for &table in &old {
+            // SAFETY: replaced tables stay allocated until the interner is dropped.
+            let table = unsafe { &*table };
+            // A late reader on a replaced table finds a key's id or nothing (then takes
+            // the lock); never a wrong id, and the probe ends.
+            for (i, &id) in ids.iter().enumerate() {
+                let key = K(i as u64, 5);
+                let found = t.find(table, &key, tag(key.hash()));
+                assert!(found.is_none() || found == Some(id));
+            }
+            if table.slots.len() * 8 >= 16 * 4096 {
+                released += 1;
+                let nonzero = table
+                    .slots
+                    .iter()
+                    .filter(|s| s.load(Ordering::Relaxed) != 0);
+                // At most the partial pages at either end keep their words.
+                assert!(nonzero.count() <= 2 * 512);
+            }
+        }
+        assert!(released >= 2, "{released} tables released");
+        for (i, &id) in ids.iter().enumerate() {
+            assert_eq!(t.intern(K(i as u64, 5)), Some(id));
+        }
     }
 
     #[test]
