@@ -601,23 +601,49 @@ impl<H: Host> Engine<H> {
         local.recorded_at = a.epoch.time();
         let cell = self.shadow.cell(base);
         let merges = &mut local.merges;
-        let mut merge = |old: SiteId, old_mask: u8, new: SiteId, new_mask: u8| {
-            // Site ids have 28 bits: (old, new, old bytes) fill the key.
-            let key = old as u64 | (new as u64) << 28 | (old_mask as u64) << 56;
-            let slot = &mut merges[(mix(key ^ new_mask as u64) as usize) % goroutine::MERGE_CACHE];
-            if slot.0 != key || slot.1 != new_mask || slot.2 == 0 {
-                *slot = (
-                    key,
-                    new_mask,
-                    self.sites.merge(old, old_mask, new, new_mask),
-                );
-            }
-            slot.2
-        };
         if cell.try_widen(&self.sites, a, &st.clock)
-            || cell.try_inline(&self.sites, a, &st.clock, &mut merge)
-            || cell.try_spilled(&self.sites, a, &st.clock, &mut merge)
+            || cell.try_inline(&self.sites, a, &st.clock, &mut |o, om, n, nm| {
+                self.merged_site(merges, o, om, n, nm)
+            })
         {
+            return None;
+        }
+        self.update_cell_general(g, base, a)
+    }
+
+    /// The composite of sites `old` (on bytes `old_mask`) and `new` (on `new_mask`),
+    /// through the goroutine's small cache of recent merges.
+    fn merged_site(
+        &self,
+        merges: &mut [(u64, u8, SiteId); goroutine::MERGE_CACHE],
+        old: SiteId,
+        old_mask: u8,
+        new: SiteId,
+        new_mask: u8,
+    ) -> SiteId {
+        // Site ids have 28 bits: (old, new, old bytes) fill the key.
+        let key = old as u64 | (new as u64) << 28 | (old_mask as u64) << 56;
+        let slot = &mut merges[(mix(key ^ new_mask as u64) as usize) % goroutine::MERGE_CACHE];
+        if slot.0 != key || slot.1 != new_mask || slot.2 == 0 {
+            *slot = (
+                key,
+                new_mask,
+                self.sites.merge(old, old_mask, new, new_mask),
+            );
+        }
+        slot.2
+    }
+
+    /// [`Engine::update_cell`] for a spilled cell, a third record, or a race: out of line,
+    /// so that the common updates do not pay for its frame.
+    #[inline(never)]
+    fn update_cell_general(&self, g: &Goroutine, base: usize, a: &NewAccess) -> Option<Race<'_>> {
+        let st = g.clock();
+        let local = g.local();
+        let cell = self.shadow.cell(base);
+        let merges = &mut local.merges;
+        let mut merge = |o, om, n, nm| self.merged_site(merges, o, om, n, nm);
+        if cell.try_spilled(&self.sites, a, &st.clock, &mut merge) {
             return None;
         }
         // The cell may have become empty meanwhile; then a record is written here.
@@ -636,9 +662,9 @@ impl<H: Host> Engine<H> {
         let prev = prev?;
         Some(Race {
             cell: base,
-            cur_mask: mask,
-            cur_kind: kind,
-            cur_site: site,
+            cur_mask: a.mask,
+            cur_kind: a.kind,
+            cur_site: a.site,
             prev,
             _in_flight: InFlight {
                 list: &self.in_flight,
