@@ -17,6 +17,7 @@ pub mod abi;
 pub mod alloc_mmap;
 pub mod alloc_site;
 pub mod atomics;
+pub mod cpu;
 pub mod engine;
 pub mod flags;
 pub mod lock;
