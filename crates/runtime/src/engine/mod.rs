@@ -601,10 +601,12 @@ impl<H: Host> Engine<H> {
         local.recorded_at = a.epoch.time();
         let cell = self.shadow.cell(base);
         let merges = &mut local.merges;
-        if cell.try_widen(&self.sites, a, &st.clock)
-            || cell.try_inline(&self.sites, a, &st.clock, &mut |o, om, n, nm| {
-                self.merged_site(merges, o, om, n, nm)
-            })
+        let mut merge = |o, om, n, nm| self.merged_site(merges, o, om, n, nm);
+        // Commonest first: every record is the goroutine's own, with its site cached (a
+        // read then a write of a word, fields written from different lines).
+        if cell.try_own(a, &st.clock, &local.own_sites, &mut merge)
+            || cell.try_widen(&self.sites, a, &st.clock)
+            || cell.try_inline(&self.sites, a, &st.clock, &mut merge)
         {
             return None;
         }
