@@ -598,12 +598,16 @@ fn apply_own(
     } else if same(0) {
         0
     } else {
-        // A new record: a third one is left to the general path.
-        let n = (out[0] != 0) as usize + (out[1] != 0) as usize;
-        let mut out = out;
-        *out.get_mut(n)? = record_word(a.site, a.mask, now);
-        return Some(out);
+        // A new record (`a.mask` is not empty); a third one is left to the general path.
+        let new = a.site as u64 | (a.mask as u64) << MASK_SHIFT | (now as u64) << TIME_SHIFT;
+        return match out {
+            [0, _] => Some([new, 0]),
+            [w, 0] => Some([w, new]),
+            _ => None,
+        };
     };
+    // It takes the new bytes, under a composite site if its own is another access
+    // point's.
     let mut out = out;
     let (site, mask) = (rec_site(out[k]), rec_mask(out[k]));
     out[k] = if site == a.site {
