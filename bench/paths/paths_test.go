@@ -84,3 +84,21 @@ func TestReadThenWrite(t *testing.T) {
 }
 
 var table2 = make([]uint64, 1<<15)
+
+type pair struct{ A, B int32 }
+
+var pairs = make([]pair, 1<<15)
+
+// Two fields of a struct written from two lines after a new epoch: the slow path that
+// replaces the last epoch's record by the first field's, then joins the second field's
+// write to it (a composite site).
+func TestFields(t *testing.T) {
+	for r := 0; r < 300; r++ {
+		for i := range pairs {
+			pairs[i].A = int32(r)
+			pairs[i].B = int32(i)
+		}
+		mu.Lock()
+		mu.Unlock()
+	}
+}

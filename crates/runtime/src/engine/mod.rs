@@ -601,11 +601,24 @@ impl<H: Host> Engine<H> {
         local.recorded_at = a.epoch.time();
         let cell = self.shadow.cell(base);
         let merges = &mut local.merges;
-        if cell.try_widen(&self.sites, a, &st.clock)
-            || cell.try_inline(&self.sites, a, &st.clock, &mut |o, om, n, nm| {
-                self.merged_site(merges, o, om, n, nm)
-            })
+        let mut merged = 0;
+        let mut merge = |o, om, n, nm| {
+            merged = self.merged_site(merges, o, om, n, nm);
+            merged
+        };
+        // Commonest first: every record is the goroutine's own, with its site cached (a
+        // read then a write of a word, fields written from different lines).
+        if cell.try_own(a, &st.clock, &local.own_sites, &mut merge)
+            || cell.try_widen(&self.sites, a, &st.clock)
+            || cell.try_inline(&self.sites, a, &st.clock, &mut merge)
         {
+            if merged != 0 {
+                // The record joined was of this epoch and kind: so is its new site (see
+                // `SiteTable::merge`), which the cell's next update, at a later epoch,
+                // finds in the cache (nothing else would put it there unless a
+                // same-epoch check missed on it).
+                local.own_sites.insert(merged, a.kind);
+            }
             return None;
         }
         self.update_cell_general(g, base, a)

@@ -555,6 +555,88 @@ fn apply_inline(
     apply_words::<2>(&words, a, clock, sites, merge).map(|(out, _)| out)
 }
 
+/// [`apply_inline`] for an inline cell whose records are all the accessing goroutine's
+/// own: `kinds[i]` is the kind of `words[i]`'s site (anything for an empty word), and
+/// every non-empty word's site is of `a.epoch`'s clock index (the caller found it in the
+/// goroutine's [`OwnSites`], which holds only sites of its current index). So no site is
+/// looked up: a record's epoch is `(a.epoch.index(), its time)`, and one of `a`'s time is
+/// `a.epoch` itself, known without asking the clock. A record of an earlier time is not
+/// assumed known: the index may have had another owner then, whose times the clock knows
+/// only outside its holes, so `clock.knows` decides. The outcome is `apply_words::<2>`'s,
+/// step for step; `None` for a race and for a third record.
+#[inline(always)]
+fn apply_own(
+    words: [u64; 2],
+    kinds: [u8; 2],
+    a: &NewAccess,
+    clock: &VClock,
+    merge: impl FnOnce(SiteId, u8, SiteId, u8) -> SiteId,
+) -> Option<[u64; 2]> {
+    // Straight-line on purpose (no loop over the two words): the loop kept its
+    // iterators on the stack.
+    let now = a.epoch.time();
+    let r = [
+        own_check(words[0], kinds[0], a, clock)?,
+        own_check(words[1], kinds[1], a, clock)?,
+    ];
+    // What is left, compacted (empty words last), as `apply_words` leaves it.
+    let (out, ks) = if r[0] == 0 {
+        ([r[1], 0], [kinds[1], kinds[0]])
+    } else {
+        (r, kinds)
+    };
+    let current = |i: usize| out[i] != 0 && rec_time(out[i]) == now;
+    let covering =
+        |i: usize| current(i) && rec_mask(out[i]) & a.mask == a.mask && covers(ks[i], a.kind);
+    if covering(0) || covering(1) {
+        return Some(out);
+    }
+    // The record of this epoch and kind (the last one, as in `apply_words`).
+    let same = |i: usize| current(i) && ks[i] == a.kind;
+    let k = if same(1) {
+        1
+    } else if same(0) {
+        0
+    } else {
+        // A new record (`a.mask` is not empty); a third one is left to the general path.
+        let new = a.site as u64 | (a.mask as u64) << MASK_SHIFT | (now as u64) << TIME_SHIFT;
+        return match out {
+            [0, _] => Some([new, 0]),
+            [w, 0] => Some([w, new]),
+            _ => None,
+        };
+    };
+    // It takes the new bytes, under a composite site if its own is another access
+    // point's.
+    let mut out = out;
+    let (site, mask) = (rec_site(out[k]), rec_mask(out[k]));
+    out[k] = if site == a.site {
+        out[k] | (a.mask as u64) << MASK_SHIFT
+    } else {
+        record_word(merge(site, mask, a.site, a.mask), mask | a.mask, now)
+    };
+    Some(out)
+}
+
+/// One record word (flags clear, possibly empty) of `apply_own`, of kind `kind` and of
+/// `a`'s clock index, checked against `a`: `None` for a race, else the word with the
+/// bytes `a` covers removed (zero if none is left).
+#[inline(always)]
+fn own_check(w: u64, kind: u8, a: &NewAccess, clock: &VClock) -> Option<u64> {
+    if rec_mask(w) & a.mask == 0 {
+        return Some(w);
+    }
+    let time = rec_time(w);
+    if time != a.epoch.time() && !clock.knows(Epoch::new(a.epoch.index(), time)) {
+        return (!conflicts(kind, a.kind)).then_some(w);
+    }
+    if !covers(a.kind, kind) {
+        return Some(w);
+    }
+    let left = w & !((a.mask as u64) << MASK_SHIFT);
+    Some(if rec_mask(left) == 0 { 0 } else { left })
+}
+
 impl Cell {
     /// The lock-free "same epoch" check: true when an access of `kind` to the bytes
     /// `mask` by the goroutine at `epoch` changes nothing. `own` is the goroutine's
@@ -653,6 +735,43 @@ impl Cell {
             return false;
         }
         self.update_inline(w0, |words| apply_inline(words, a, clock, sites, merge))
+    }
+
+    /// [`Cell::try_inline`] when every record of the inline cell has its site in `own`,
+    /// the accessing goroutine's cache of the sites of its current clock index (which
+    /// `a.epoch` names): the records are then decided from the cache without the site
+    /// table (see `apply_own`). Returns false, the cell unchanged, if a site is missing
+    /// there, if word 1 changed between the check and the lock, for a race and for a
+    /// third record: the other paths then decide. `merge` is [`apply`]'s.
+    #[inline(always)]
+    pub fn try_own(
+        &self,
+        a: &NewAccess,
+        clock: &VClock,
+        own: &OwnSites,
+        merge: impl FnOnce(SiteId, u8, SiteId, u8) -> SiteId,
+    ) -> bool {
+        let w0 = self.w[0].load(Ordering::Relaxed);
+        if w0 & (LOCK | EXT) != 0 || rec_mask(w0) == 0 {
+            return false;
+        }
+        let w1 = self.w[1].load(Ordering::Relaxed);
+        let Some(k0) = own.kind_of(rec_site(w0)) else {
+            return false;
+        };
+        // An empty word 1 has no kind; any will do.
+        let k1 = match own.kind_of(rec_site(w1)) {
+            Some(k) => k,
+            None if rec_mask(w1) == 0 => 0,
+            None => return false,
+        };
+        // The locking CAS checks that word 0 is still `w0`; word 1 may have changed
+        // meanwhile (a lock holder took bytes from its record), and then its kind above
+        // may not be its record's.
+        self.update_inline(w0, |words| {
+            (words[1] == w1).then_some(())?;
+            apply_own(words, [k0, k1], a, clock, merge)
+        })
     }
 
     /// Locks the inline cell whose word 0 was `w0` (false if it changed meanwhile) and
@@ -1409,6 +1528,144 @@ mod tests {
             );
         }
         assert!(widened > 1000, "the case arises ({widened} of 100000)");
+    }
+
+    /// `try_own` (records decided from the goroutine's site cache), where it acts, leaves
+    /// exactly what `apply_words::<2>` and `apply` leave, and never acts on a race; it
+    /// acts whenever every record's site is cached and `apply_words` decides. Records
+    /// are the goroutine's own (cached or not) or another index's; own records of
+    /// earlier times may be unknown to the clock (a hole left by the index's previous
+    /// owner), and own times past the clock's entry are never known.
+    #[test]
+    fn own_path_agrees_with_apply() {
+        let sites = SiteTable::new();
+        let mut next = xorshift(0x5851_f42d_4c95_7f2du64);
+        let kinds = [R, W, AR, AW];
+        let idx = 1u32;
+        let (mut acted, mut races, mut missing, mut unknown_own) = (0, 0, 0, 0);
+        let (mut merged, mut replaced, mut in_hole_kept) = (0, 0, 0);
+        for _ in 0..200_000 {
+            let now = 4 + next(3) as u32;
+            let mut c = VClock::new();
+            c.set(0, 1 + next(8) as u32);
+            c.set(2, 1 + next(8) as u32);
+            if next(2) == 0 {
+                // A reused index: times (lo, hi] of the previous owner stay unknown.
+                let lo = next(now as u64 - 1) as u32;
+                let hi = lo + 1 + next((now - 1 - lo) as u64) as u32;
+                c.set(idx, lo);
+                c.add_hole(idx, lo, hi);
+            }
+            c.set(idx, now);
+            let mut own = OwnSites::new();
+            let mut recs: Vec<Record> = Vec::new();
+            for _ in 0..1 + next(2) {
+                let i = [idx, idx, idx, 0, 2][next(5) as usize];
+                let t = if i == idx {
+                    // Mostly the current time or just before; sometimes past the clock.
+                    [now, now, now - 1, now - 2, now - 3, now + 1][next(6) as usize]
+                } else {
+                    1 + next(8) as u32
+                };
+                let k = kinds[next(4) as usize];
+                let e = Epoch::new(i, t);
+                if recs.iter().any(|r| r.epoch == e && r.kind == k) {
+                    continue;
+                }
+                let mask = 1 + next(255) as u8;
+                let mut site = sites.intern(i, k, 1 + next(3) as u32);
+                if next(4) == 0 && mask & 0x0f != 0 && mask & 0xf0 != 0 {
+                    let other = sites.intern(i, k, 4 + next(2) as u32);
+                    site = sites.merge(site, mask & 0x0f, other, mask & 0xf0);
+                }
+                if i == idx && next(5) != 0 {
+                    own.insert(site, k);
+                }
+                recs.push(Record {
+                    epoch: e,
+                    mask,
+                    kind: k,
+                    site,
+                });
+            }
+            unknown_own += recs
+                .iter()
+                .any(|r| r.epoch.index() == idx && r.epoch.time() < now && !c.knows(r.epoch))
+                as u32;
+            let kind = kinds[next(4) as usize];
+            let a = NewAccess {
+                epoch: Epoch::new(idx, now),
+                mask: 1 + next(255) as u8,
+                kind,
+                site: sites.intern(idx, kind, 1 + next(3) as u32),
+            };
+            // As `Engine::access_site` does before every update.
+            own.insert(a.site, a.kind);
+            // The cache is direct-mapped: the access's site may have evicted a record's,
+            // or be one.
+            let all_cached = recs.iter().all(|r| own.kind_of(r.site) == Some(r.kind));
+            let sync = if next(4) == 0 { HAS_SYNC } else { 0 };
+            let words = [0, 1].map(|i| recs.get(i).map_or(0, Record::word));
+            let cell = Cell {
+                w: [AtomicU64::new(words[0] | sync), AtomicU64::new(words[1])],
+            };
+            let merge = |o, om, n, nm| sites.merge(o, om, n, nm);
+            let did = cell.try_own(&a, &c, &own, merge);
+            let want = apply_inline(words, &a, &c, &sites, &mut |o, om, n, nm| {
+                sites.merge(o, om, n, nm)
+            });
+            let mut full = recs.clone();
+            let race = apply(&mut full, &a, &c, merge);
+            let got = [0, 1].map(|i| cell.w[i].load(Ordering::Relaxed));
+            let case = || {
+                format!(
+                    "{recs:?} + {:?} with {c:?}",
+                    (a.epoch, a.mask, a.kind, a.site)
+                )
+            };
+            if !did {
+                assert_eq!(got, [words[0] | sync, words[1]], "unchanged: {}", case());
+                assert!(
+                    !(all_cached && want.is_some()),
+                    "the cached case was left to the other paths: {}",
+                    case()
+                );
+                races += race.is_some() as u32;
+                missing += !all_cached as u32;
+                continue;
+            }
+            acted += 1;
+            assert!(all_cached, "acted on an uncached site: {}", case());
+            assert!(race.is_none(), "acted on a race: {}", case());
+            assert_eq!(Some(got.map(|w| w & !CELL_BITS)), want, "{}", case());
+            assert_eq!(got[0] & CELL_BITS, sync, "the sync flag stays: {}", case());
+            let mut got: Vec<u64> = got.iter().map(|w| w & !CELL_BITS).collect();
+            got.retain(|&w| w != 0);
+            let mut full: Vec<u64> = full.iter().map(Record::word).collect();
+            got.sort_unstable();
+            full.sort_unstable();
+            assert_eq!(got, full, "{}", case());
+            merged += (recs.len() == got.len()
+                && recs
+                    .iter()
+                    .any(|r| r.epoch == a.epoch && r.kind == a.kind && r.site != a.site))
+                as u32;
+            replaced += recs
+                .iter()
+                .any(|r| r.epoch != a.epoch && r.mask & a.mask != 0) as u32;
+            in_hole_kept += recs
+                .iter()
+                .any(|r| r.epoch.index() == idx && r.epoch.time() < now && !c.knows(r.epoch))
+                as u32;
+        }
+        assert!(
+            acted > 40_000 && races > 5_000 && missing > 20_000 && unknown_own > 20_000,
+            "{acted} acted, {races} races, {missing} uncached, {unknown_own} unknown own"
+        );
+        assert!(
+            merged > 1_000 && replaced > 10_000 && in_hole_kept > 1_000,
+            "{merged} merged, {replaced} replaced, {in_hole_kept} unknown own kept"
+        );
     }
 
     #[test]

@@ -780,3 +780,40 @@ fn accesses_merged_into_one_record_keep_their_own_stacks() {
         "{text}"
     );
 }
+
+/// The fields of a struct rewritten line by line in a later epoch replace the earlier
+/// epoch's composite record and join into a new one (the update path of the goroutine's
+/// own cached sites): a goroutine that knows only the earlier epoch races with the new
+/// writes, and the report names the line of the racing field.
+#[test]
+fn fields_rewritten_in_a_later_epoch_replace_the_composite_and_keep_their_stacks() {
+    let t = T::new();
+    let m = t.main();
+    let w = t.go(m);
+    let fields = |t: &T| {
+        t.e.access_range(w, APP + 0x40, 4, 0x7101, Kind::WRITE);
+        t.e.access_range(w, APP + 0x44, 4, 0x7201, Kind::WRITE);
+    };
+    fields(&t);
+    t.e.release(w, APP + 0x100);
+    let r = t.go(m);
+    t.e.acquire(r, APP + 0x100);
+    fields(&t);
+    fields(&t);
+    let cell = t.e.shadow.cell(APP + 0x40);
+    let mut words = 0;
+    cell.record_words(|_| words += 1);
+    assert_eq!(words, 1, "one record, of the later epoch");
+    t.e.release(w, APP + 0x108);
+    let late = t.go(m);
+    t.e.acquire(late, APP + 0x108);
+    t.e.access(late, APP + 0x46, 0x7301, Kind::READ);
+    assert_eq!(t.races(), 0, "{}", t.text());
+    t.e.access(r, APP + 0x46, 0x7401, Kind::READ);
+    assert_eq!(t.races(), 1);
+    let text = t.text();
+    assert!(
+        text.contains("Previous write at 0x000010000044 by goroutine 2:\n  f7200()"),
+        "{text}"
+    );
+}
