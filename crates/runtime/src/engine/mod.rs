@@ -625,7 +625,9 @@ impl<H: Host> Engine<H> {
     }
 
     /// The composite of sites `old` (on bytes `old_mask`) and `new` (on `new_mask`),
-    /// through the goroutine's small cache of recent merges.
+    /// through the goroutine's small cache of recent merges. A hit is decided inline (the
+    /// caller's frame is already set up); a miss asks the site table out of line.
+    #[inline(always)]
     fn merged_site(
         &self,
         merges: &mut [(u64, u8, SiteId); goroutine::MERGE_CACHE],
@@ -641,10 +643,16 @@ impl<H: Host> Engine<H> {
             *slot = (
                 key,
                 new_mask,
-                self.sites.merge(old, old_mask, new, new_mask),
+                self.merge_sites(old, old_mask, new, new_mask),
             );
         }
         slot.2
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn merge_sites(&self, old: SiteId, old_mask: u8, new: SiteId, new_mask: u8) -> SiteId {
+        self.sites.merge(old, old_mask, new, new_mask)
     }
 
     /// [`Engine::update_cell`] for a spilled cell, a third record, or a race: out of line,
