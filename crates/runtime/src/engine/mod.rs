@@ -580,7 +580,12 @@ impl<H: Host> Engine<H> {
     }
 
     /// [`Engine::access_cell_slow`] on a cell found non-empty (the caller checked; should
-    /// it have become empty since, the general path below writes the record).
+    /// it have become empty since, the general path below writes the record). Inline
+    /// cells are tried, in order, from the goroutine's site cache alone (`try_own`: its
+    /// records all of the goroutine's current index, their sites cached), by widening a
+    /// record of this very access point (`try_widen`), and on the decoded words
+    /// (`try_inline`); the rest goes to `update_cell_general`. The access's site `site`
+    /// is of `g`'s current index and in its site cache (`access_site` put it there).
     #[inline(never)]
     fn update_cell(
         &self,
@@ -613,9 +618,10 @@ impl<H: Host> Engine<H> {
             || cell.try_inline(&self.sites, a, &st.clock, &mut merge)
         {
             if merged != 0 {
-                // The record joined was of this epoch and kind: so is its new site (see
-                // `SiteTable::merge`), which the cell's next update, at a later epoch,
-                // finds in the cache (nothing else would put it there unless a
+                // The record joined was of the access's epoch and kind, so its new site
+                // is of `g`'s current index and of `kind` (see `SiteTable::merge`), as
+                // the cache requires. Cached, it lets the cell's next update, at a later
+                // epoch, take `try_own` (nothing else would put it there unless a
                 // same-epoch check missed on it).
                 local.own_sites.insert(merged, a.kind);
             }
