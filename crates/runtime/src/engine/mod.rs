@@ -580,7 +580,12 @@ impl<H: Host> Engine<H> {
     }
 
     /// [`Engine::access_cell_slow`] on a cell found non-empty (the caller checked; should
-    /// it have become empty since, the general path below writes the record).
+    /// it have become empty since, the general path below writes the record). Inline
+    /// cells are tried, in order, from the goroutine's site cache alone (`try_own`: its
+    /// records all of the goroutine's current index, their sites cached), by widening a
+    /// record of this very access point (`try_widen`), and on the decoded words
+    /// (`try_inline`); the rest goes to `update_cell_general`. The access's site `site`
+    /// is of `g`'s current index and in its site cache (`access_site` put it there).
     #[inline(never)]
     fn update_cell(
         &self,
@@ -613,9 +618,10 @@ impl<H: Host> Engine<H> {
             || cell.try_inline(&self.sites, a, &st.clock, &mut merge)
         {
             if merged != 0 {
-                // The record joined was of this epoch and kind: so is its new site (see
-                // `SiteTable::merge`), which the cell's next update, at a later epoch,
-                // finds in the cache (nothing else would put it there unless a
+                // The record joined was of the access's epoch and kind, so its new site
+                // is of `g`'s current index and of `kind` (see `SiteTable::merge`), as
+                // the cache requires. Cached, it lets the cell's next update, at a later
+                // epoch, take `try_own` (nothing else would put it there unless a
                 // same-epoch check missed on it).
                 local.own_sites.insert(merged, a.kind);
             }
@@ -625,7 +631,9 @@ impl<H: Host> Engine<H> {
     }
 
     /// The composite of sites `old` (on bytes `old_mask`) and `new` (on `new_mask`),
-    /// through the goroutine's small cache of recent merges.
+    /// through the goroutine's small cache of recent merges. A hit is decided inline (the
+    /// caller's frame is already set up); a miss asks the site table out of line.
+    #[inline(always)]
     fn merged_site(
         &self,
         merges: &mut [(u64, u8, SiteId); goroutine::MERGE_CACHE],
@@ -641,10 +649,16 @@ impl<H: Host> Engine<H> {
             *slot = (
                 key,
                 new_mask,
-                self.sites.merge(old, old_mask, new, new_mask),
+                self.merge_sites(old, old_mask, new, new_mask),
             );
         }
         slot.2
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn merge_sites(&self, old: SiteId, old_mask: u8, new: SiteId, new_mask: u8) -> SiteId {
+        self.sites.merge(old, old_mask, new, new_mask)
     }
 
     /// [`Engine::update_cell`] for a spilled cell, a third record, or a race: out of line,

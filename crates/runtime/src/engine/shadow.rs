@@ -244,10 +244,13 @@ pub fn conflicts(a: u8, b: u8) -> bool {
 
 /// A goroutine's direct-mapped cache of sites of its *current* clock index, with their
 /// kinds, so the fast path rarely reads the shared site table. Cleared when the
-/// goroutine changes index. It starts at [`OWN_SITES_MIN`] entries and grows 4x (to
-/// [`OWN_SITES_MAX`]) once the slow path has refilled it often: a goroutine whose
-/// shadow holds more sites of its current epoch than that (compress/flate's buffers)
-/// would otherwise look most of them up in the site table.
+/// goroutine changes index. Invariant: every entry is a site of the goroutine's current
+/// index, with its kind (a site's fields never change); the slow path's
+/// [`Cell::try_own`] relies on it to take a cached record's epoch to be `(that index,
+/// its time)` without looking the site up. It starts at [`OWN_SITES_MIN`] entries and
+/// grows 4x (to [`OWN_SITES_MAX`]) once the slow path has refilled it often: a goroutine
+/// whose shadow holds more sites of its current epoch than that (compress/flate's
+/// buffers) would otherwise look most of them up in the site table.
 pub struct OwnSites {
     /// `site << 2 | kind`, or 0; the length is a power of two.
     slots: Vec<u32>,
@@ -719,10 +722,12 @@ impl Cell {
     }
 
     /// The slow path on an inline cell (one or two records), decided under the cell lock
-    /// on the record words themselves, without decoding into a list: returns false, the
-    /// cell unchanged, for races, for an access that joins a record of its own epoch
-    /// and kind (a composite site), and for a third record, which
-    /// [`with_records`](Cell::with_records) decides. The outcome is `apply`'s.
+    /// on the record words themselves, without decoding into a list (the sites looked up
+    /// in the site table: [`Cell::try_own`] is the same without, for cells whose sites
+    /// the goroutine has cached): returns false, the cell unchanged, for races and for a
+    /// third record, which [`with_records`](Cell::with_records) decides. The outcome is
+    /// `apply`'s (an access that joins a record of its own epoch and kind makes its site
+    /// a composite through `merge`).
     pub fn try_inline(
         &self,
         sites: &SiteTable,
@@ -743,6 +748,13 @@ impl Cell {
     /// table (see `apply_own`). Returns false, the cell unchanged, if a site is missing
     /// there, if word 1 changed between the check and the lock, for a race and for a
     /// third record: the other paths then decide. `merge` is [`apply`]'s.
+    ///
+    /// Relies on: `own`'s invariant (its sites are of `a.epoch`'s index, with their
+    /// kinds); an inline cell's word 1 being zero or a record with bytes (writers store
+    /// a record left without bytes as zero, see `record_word`), as `apply_own` takes a
+    /// non-zero word for a record; and a record's kind being a function of its site, so
+    /// that word 1 found unchanged under the lock (even if it changed and came back
+    /// meanwhile) has the kind looked up before.
     #[inline(always)]
     pub fn try_own(
         &self,
@@ -766,8 +778,8 @@ impl Cell {
             None => return false,
         };
         // The locking CAS checks that word 0 is still `w0`; word 1 may have changed
-        // meanwhile (a lock holder took bytes from its record), and then its kind above
-        // may not be its record's.
+        // meanwhile (a lock holder took bytes from its record, without touching word 0),
+        // and then `k1` may not be its record's kind.
         self.update_inline(w0, |words| {
             (words[1] == w1).then_some(())?;
             apply_own(words, [k0, k1], a, clock, merge)
