@@ -506,7 +506,12 @@ impl<H: Host> Engine<H> {
                 let mask = cell_mask(a, hi);
                 let cell = self.shadow.cell(a);
                 if !(mask == 0xff && full_hit != 0 && cell.word0() == full_hit) {
-                    if !self.slow_path_hit(g, base, mask, kind.0) {
+                    // `slow_path_hit` only adds what `quick_hit` cannot see.
+                    let quick = cell.quick_hit(
+                        &Probe::new(&self.sites, &g.local().own_sites, epoch, kind.0),
+                        mask,
+                    );
+                    if !quick && !self.slow_path_hit(g, base, mask, kind.0) {
                         if self.range_cell_slow(g, base, mask, kind.0, pc, &mut site) {
                             // Keep updating the rest of the range, without more reports.
                             self.update_range_quietly(g, hi, end, kind.0, site.unwrap_or(0));
