@@ -390,12 +390,14 @@ impl<H: Host> Engine<H> {
             return;
         }
         let site = self.access_site(g, pc, kind);
-        // Fresh memory (most slow-path accesses of compress/flate's tests): a record and
-        // nothing else, without the general path's frame.
-        if fresh && self.fill_fresh(g, base, mask, site) {
-            return;
-        }
-        if let Some(race) = self.update_cell(g, base, mask, kind, site) {
+        // Fresh memory (most slow-path accesses of compress/flate's tests) tries the
+        // one-CAS fill first; a cell seen non-empty goes straight to the update.
+        let race = if fresh {
+            self.access_cell_slow(g, base, mask, kind, site)
+        } else {
+            self.update_cell(g, base, mask, kind, site)
+        };
+        if let Some(race) = race {
             self.report_race(g, race);
         }
     }
