@@ -334,17 +334,20 @@ impl Default for OwnSites {
 
 /// The out-of-line record list of a cell with more than two live records (words). The
 /// first [`EXT_SCAN`] records sit in `head`, where the lock-free fast path may read them
-/// (see [`Cell::fast_path_hit`]); the rest are only read under the cell lock.
+/// (see [`Cell::fast_path_hit`]); the rest, in `more`, are only read under the cell lock.
 ///
 /// One 64-byte block (the allocator's class): most spilled cells hold three or four
-/// records, and flate-like workloads keep a hundred thousand of them.
-#[allow(clippy::box_collection)] // boxed so that cells without overflow pay one word
+/// records, and flate-like workloads keep a hundred thousand of them. Cells that many
+/// goroutines read (flate's parallel tests share their input: 131k cells of 8 to 12
+/// records at the peak) overflow into `more`: one boxed slice, not a boxed `Vec` (whose
+/// header and growth slack cost a second block and up to twice the words), kept when
+/// the overflow shrinks or stays within it; its unused tail words are empty records.
 pub struct Ext {
     head: [AtomicU64; EXT_SCAN],
-    more: Option<Box<Vec<u64>>>,
+    more: Option<Box<[u64]>>,
 }
 
-const EXT_SCAN: usize = 7;
+const EXT_SCAN: usize = 6;
 const _: () = assert!(core::mem::size_of::<Ext>() == 64);
 
 impl Ext {
@@ -354,9 +357,9 @@ impl Ext {
             more: None,
         }
     }
-    /// The records past `head` (under the cell lock).
+    /// The record words past `head`, empty ones included (under the cell lock).
     fn more(&self) -> &[u64] {
-        self.more.as_deref().map_or(&[], |v| v.as_slice())
+        self.more.as_deref().unwrap_or(&[])
     }
     /// Appends the records to `out` (under the cell lock).
     fn load(&self, sites: &SiteTable, out: &mut Vec<Record>) {
@@ -371,12 +374,23 @@ impl Ext {
         for (i, w) in self.head.iter().enumerate() {
             w.store(records.get(i).map_or(0, Record::word), Ordering::Relaxed);
         }
-        if records.len() > EXT_SCAN {
-            let more = self.more.get_or_insert_with(Default::default);
-            more.clear();
-            more.extend(records[EXT_SCAN..].iter().map(Record::word));
-        } else {
+        let Some(rest) = records.get(EXT_SCAN..).filter(|r| !r.is_empty()) else {
             self.more = None;
+            return;
+        };
+        let more = match &mut self.more {
+            Some(m) if m.len() >= rest.len() => m,
+            // Even lengths: a list that grows by one record at a time reallocates at
+            // every other record, in the allocator's 16-byte steps.
+            _ => self
+                .more
+                .insert(alloc::vec![0; rest.len().next_multiple_of(2)].into()),
+        };
+        for (slot, r) in more
+            .iter_mut()
+            .zip(rest.iter().map(Some).chain(core::iter::repeat(None)))
+        {
+            *slot = r.map_or(0, Record::word);
         }
     }
 }
@@ -1685,6 +1699,54 @@ mod tests {
             merged > 1_000 && replaced > 10_000 && in_hole_kept > 1_000,
             "{merged} merged, {replaced} replaced, {in_hole_kept} unknown own kept"
         );
+    }
+
+    #[test]
+    fn out_of_line_lists_keep_every_record_as_they_grow_and_shrink() {
+        let sites = SiteTable::new();
+        let recs: Vec<Record> = (0..20u32)
+            .map(|i| Record {
+                epoch: Epoch::new(i, 3 + i),
+                mask: 0xff,
+                kind: R,
+                site: sites.intern(i, R, 9),
+            })
+            .collect();
+        let cell = Cell {
+            w: [AtomicU64::new(0), AtomicU64::new(0)],
+        };
+        let (mut scratch, mut spare) = (Vec::new(), ExtStash::new());
+        // Through the head only, into the overflow, within and past its capacity, back.
+        for n in [
+            3,
+            5,
+            EXT_SCAN,
+            EXT_SCAN + 1,
+            11,
+            9,
+            12,
+            20,
+            13,
+            EXT_SCAN,
+            4,
+            2,
+            1,
+        ] {
+            cell.with_records(&sites, &mut scratch, &mut spare, |list| {
+                list.clear();
+                list.extend_from_slice(&recs[..n]);
+            });
+            assert_eq!(cell.is_spilled(), n > 2, "{n} records");
+            let mut got = Vec::new();
+            cell.record_words(|w| got.push(w));
+            let want: Vec<u64> = recs[..n].iter().map(Record::word).collect();
+            assert_eq!(got, want, "{n} records");
+            cell.with_records(&sites, &mut scratch, &mut spare, |list| {
+                assert_eq!(list[..], recs[..n], "{n} records, decoded");
+            });
+        }
+        cell.reset();
+        assert!(cell.is_empty());
     }
 
     #[test]
