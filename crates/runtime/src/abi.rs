@@ -172,17 +172,25 @@ pub extern "C" fn __tsan_go_ignore_sync_end(ctx: Ctx) {
     }
 }
 
+/// # Safety
+/// `addr` lies in memory announced through [`__tsan_map_shadow`]: Go's `racecalladdr`
+/// calls this only for such addresses (see `Engine::access_announced`).
 #[unsafe(no_mangle)]
-pub extern "C" fn __tsan_read(ctx: Ctx, addr: usize, pc: usize) {
+pub unsafe extern "C" fn __tsan_read(ctx: Ctx, addr: usize, pc: usize) {
     if let Some(g) = goroutine(ctx) {
-        engine().access(g, addr, pc, Kind::READ);
+        // SAFETY: the caller's contract, which Go's `racecalladdr` keeps.
+        unsafe { engine().access_announced(g, addr, pc, Kind::READ) };
     }
 }
 
+/// # Safety
+/// `addr` lies in memory announced through [`__tsan_map_shadow`]: Go's `racecalladdr`
+/// calls this only for such addresses (see `Engine::access_announced`).
 #[unsafe(no_mangle)]
-pub extern "C" fn __tsan_write(ctx: Ctx, addr: usize, pc: usize) {
+pub unsafe extern "C" fn __tsan_write(ctx: Ctx, addr: usize, pc: usize) {
     if let Some(g) = goroutine(ctx) {
-        engine().access(g, addr, pc, Kind::WRITE);
+        // SAFETY: the caller's contract, which Go's `racecalladdr` keeps.
+        unsafe { engine().access_announced(g, addr, pc, Kind::WRITE) };
     }
 }
 
@@ -200,17 +208,27 @@ pub extern "C" fn __tsan_write_pc(ctx: Ctx, addr: usize, callpc: usize, pc: usiz
     }
 }
 
+/// # Safety
+/// `addr` lies in memory announced through [`__tsan_map_shadow`], and the range is one
+/// object (small ranges are not checked further): Go's `racecalladdr` admits only such
+/// starts, and instrumented ranges never leave their object.
 #[unsafe(no_mangle)]
-pub extern "C" fn __tsan_read_range(ctx: Ctx, addr: usize, size: usize, pc: usize) {
+pub unsafe extern "C" fn __tsan_read_range(ctx: Ctx, addr: usize, size: usize, pc: usize) {
     if let Some(g) = goroutine(ctx) {
-        engine().access_range(g, addr, size, pc, Kind::READ);
+        // SAFETY: the caller's contract, which Go's `racecalladdr` keeps.
+        unsafe { engine().access_range_announced(g, addr, size, pc, Kind::READ) };
     }
 }
 
+/// # Safety
+/// `addr` lies in memory announced through [`__tsan_map_shadow`], and the range is one
+/// object (small ranges are not checked further): Go's `racecalladdr` admits only such
+/// starts, and instrumented ranges never leave their object.
 #[unsafe(no_mangle)]
-pub extern "C" fn __tsan_write_range(ctx: Ctx, addr: usize, size: usize, pc: usize) {
+pub unsafe extern "C" fn __tsan_write_range(ctx: Ctx, addr: usize, size: usize, pc: usize) {
     if let Some(g) = goroutine(ctx) {
-        engine().access_range(g, addr, size, pc, Kind::WRITE);
+        // SAFETY: the caller's contract, which Go's `racecalladdr` keeps.
+        unsafe { engine().access_range_announced(g, addr, size, pc, Kind::WRITE) };
     }
 }
 
