@@ -385,11 +385,10 @@ impl<H: Host> Engine<H> {
     /// `addr` lies in a range announced through [`Engine::map_shadow`].
     #[inline(always)]
     pub unsafe fn access_announced(&self, g: &Goroutine, addr: usize, pc: usize, kind: Kind) {
-        let mask = 1u8 << (addr & 7);
         let cell = self.shadow.cell(addr);
         let probe = Probe::new(&self.sites, &g.local().own_sites, g.clock().epoch(), kind.0);
-        if !cell.quick_hit(&probe, mask) {
-            self.access_slow(g, addr & !7, mask, kind.0, pc);
+        if !cell.quick_hit_bytes(&probe, shadow::byte_field(addr)) {
+            self.access_slow(g, addr & !7, 1u8 << (addr & 7), kind.0, pc);
         }
     }
 

@@ -75,6 +75,18 @@ pub struct Record {
     pub site: SiteId,
 }
 
+/// Byte mask `mask` in a record word's mask field.
+#[inline(always)]
+pub const fn bytes_field(mask: u8) -> u64 {
+    (mask as u64) << MASK_SHIFT
+}
+
+/// [`bytes_field`] of the one byte at `addr`.
+#[inline(always)]
+pub const fn byte_field(addr: usize) -> u64 {
+    1 << (MASK_SHIFT as usize + (addr & 7))
+}
+
 /// The shadow word of a record.
 #[inline]
 pub fn record_word(site: SiteId, mask: u8, time: Time) -> u64 {
@@ -186,12 +198,10 @@ impl<'a> Probe<'a> {
     /// Word 0's lock and spill flags must be clear too: they are part of the one compare
     /// that also checks the time and the bytes (word 1 never has them set).
     #[inline(always)]
-    fn hits_cached(&self, w: u64, mask: u8) -> bool {
-        let need = (mask as u64) << MASK_SHIFT;
+    fn hits_cached(&self, w: u64, need: u64) -> bool {
         w & (LOCK | EXT | TIME_FIELD | need) == self.time_field | need && {
-            let site = rec_site(w);
             // The site in the slot's upper bits leaves only the kind below bit 2.
-            let kind = self.own.slot(site) ^ site << 2;
+            let kind = self.own.slot_of_word(w) ^ rec_site(w) << 2;
             kind < 4 && self.covered_by >> kind & 1 != 0
         }
     }
@@ -254,32 +264,42 @@ pub fn conflicts(a: u8, b: u8) -> bool {
 pub struct OwnSites {
     /// `site << 2 | kind`, or 0; the length is a power of two.
     slots: Vec<u32>,
+    /// `slots.len() - 1`, kept so that the fast path indexes with one `and`.
+    index_mask: usize,
     refills: u32,
 }
 
 const OWN_SITES_MIN: usize = 64;
 const OWN_SITES_MAX: usize = 1024;
+const _: () = assert!(OWN_SITES_MAX <= 1 << SITE_BITS);
 
 impl OwnSites {
     pub fn new() -> Self {
         OwnSites {
             slots: alloc::vec![0; OWN_SITES_MIN],
+            index_mask: OWN_SITES_MIN - 1,
             refills: 0,
         }
     }
 
+    /// The slot of the site of record word `w` (its low bits are the site's, and the
+    /// mask keeps fewer bits than a site has).
+    #[inline(always)]
+    fn slot_of_word(&self, w: u64) -> u32 {
+        let i = w as usize & self.index_mask;
+        // SAFETY: `index_mask` is the length minus one, a power of two minus one.
+        unsafe { *self.slots.get_unchecked(i) }
+    }
+
     #[inline(always)]
     fn slot(&self, site: SiteId) -> u32 {
-        let i = site as usize & (self.slots.len() - 1);
-        // SAFETY: the length is a non-zero power of two, so `i` is in bounds.
-        unsafe { *self.slots.get_unchecked(i) }
+        self.slot_of_word(site as u64)
     }
 
     /// Notes that `site` (non-zero) is one of the goroutine's, of kind `kind`.
     #[inline]
     pub fn insert(&mut self, site: SiteId, kind: u8) {
-        let i = site as usize & (self.slots.len() - 1);
-        self.slots[i] = site << 2 | kind as u32;
+        self.slots[site as usize & self.index_mask] = site << 2 | kind as u32;
     }
 
     #[inline]
@@ -319,6 +339,7 @@ impl OwnSites {
                 continue;
             }
             super::goroutine::note_miss(&mut self.slots, &mut self.refills, OWN_SITES_MAX);
+            self.index_mask = self.slots.len() - 1;
             self.insert(site, s.kind);
             added = true;
         }
@@ -687,13 +708,20 @@ impl Cell {
     /// "ask `fast_path_hit`", not "miss".
     #[inline(always)]
     pub fn quick_hit(&self, p: &Probe, mask: u8) -> bool {
+        self.quick_hit_bytes(p, bytes_field(mask))
+    }
+
+    /// [`Cell::quick_hit`] with the bytes already in a record word's mask field (see
+    /// [`bytes_field`]), which a 1-byte access computes with one shift.
+    #[inline(always)]
+    pub fn quick_hit_bytes(&self, p: &Probe, need: u64) -> bool {
         let w0 = self.w[0].load(Ordering::Acquire);
         // Word 1 is read after word 0 (see `fast_path_hit`), and only when needed, which
         // keeps the inlined check within the caller-saved registers. Word 0 locked does
         // not stop the look at word 1: a record of the goroutine's current epoch there is
         // one the cell holds (only this goroutine makes such records, and a lock holder
         // can only take bytes from it, by racing with it), as in `fast_path_hit`.
-        p.hits_cached(w0, mask) || p.hits_cached(self.w[1].load(Ordering::Acquire), mask)
+        p.hits_cached(w0, need) || p.hits_cached(self.w[1].load(Ordering::Acquire), need)
     }
 
     /// Whether [`Cell::quick_hit`]'s miss may still be a hit: the cell is spilled (its
