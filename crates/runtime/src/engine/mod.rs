@@ -495,7 +495,7 @@ impl<H: Host> Engine<H> {
             loop {
                 let hi = end.min((a & !7) + 8);
                 let cell = self.shadow.cell(a);
-                if !cell.quick_hit(&probe, cell_mask(a, hi)) {
+                if !cell.quick_hit_bytes(&probe, shadow::range_field(a, hi)) {
                     break;
                 }
                 if hi == end {

@@ -87,6 +87,12 @@ pub const fn byte_field(addr: usize) -> u64 {
     1 << (MASK_SHIFT as usize + (addr & 7))
 }
 
+/// [`bytes_field`] of the bytes `[a, hi)` of one cell (`a < hi <= (a & !7) + 8`).
+#[inline(always)]
+pub const fn range_field(a: usize, hi: usize) -> u64 {
+    ((1 << (hi - a)) - 1) << (MASK_SHIFT as usize + (a & 7))
+}
+
 /// The shadow word of a record.
 #[inline]
 pub fn record_word(site: SiteId, mask: u8, time: Time) -> u64 {

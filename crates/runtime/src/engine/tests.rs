@@ -817,3 +817,21 @@ fn fields_rewritten_in_a_later_epoch_replace_the_composite_and_keep_their_stacks
         "{text}"
     );
 }
+
+#[test]
+fn byte_fields_of_the_fast_paths_match_the_cell_masks() {
+    for a in 0x1000..0x1010usize {
+        assert_eq!(
+            shadow::byte_field(a),
+            shadow::bytes_field(1 << (a & 7)),
+            "byte {a:#x}"
+        );
+        for hi in a + 1..=(a & !7) + 8 {
+            assert_eq!(
+                shadow::range_field(a, hi),
+                shadow::bytes_field(super::cell_mask(a, hi)),
+                "bytes {a:#x}..{hi:#x}"
+            );
+        }
+    }
+}
