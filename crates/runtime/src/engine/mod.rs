@@ -392,6 +392,22 @@ impl<H: Host> Engine<H> {
         }
     }
 
+    /// The access of an atomic operation on `[addr, addr+size)`: an aligned word of
+    /// at most 8 bytes lies in one cell, so it takes `access`'s path with that cell's
+    /// bytes (the range path would look for more cells); anything else is a range.
+    fn access_atomic(&self, g: &Goroutine, addr: usize, size: usize, pc: usize, kind: Kind) {
+        let end = addr.wrapping_add(size);
+        if size == 0 || end.wrapping_sub(1) & !7 != addr & !7 || !self.shadow.covers(addr) {
+            self.access_range(g, addr, size, pc, kind);
+            return;
+        }
+        let cell = self.shadow.cell(addr);
+        let probe = Probe::new(&self.sites, &g.local().own_sites, g.clock().epoch(), kind.0);
+        if !cell.quick_hit_bytes(&probe, shadow::range_field(addr, end)) {
+            self.access_slow(g, addr & !7, cell_mask(addr, end), kind.0, pc);
+        }
+    }
+
     /// `access` past the quick same-epoch check (out of line, so the fast path stays
     /// small): the rest of the check, then the update.
     #[cold]
@@ -925,7 +941,7 @@ impl<H: Host> Engine<H> {
         // one per goroutine), and before the tick: whoever acquires this release knows
         // the access.
         self.func_enter(g, callerpc);
-        self.access_range(g, addr, size, pc, kind);
+        self.access_atomic(g, addr, size, pc, kind);
         self.func_exit(g);
         if releases {
             self.mark_sync(addr);
