@@ -47,7 +47,7 @@ use clock::{Epoch, MAX_TIME, Time, VClock};
 use core::sync::atomic::{AtomicU64, Ordering};
 use goroutine::{FrameNode, Goroutine, GoroutineInfo, Registry};
 use interner::mix;
-use shadow::{KIND_ATOMIC, KIND_WRITE, NewAccess, Probe, Record, Shadow};
+use shadow::{KIND_ATOMIC, KIND_WRITE, NewAccess, Probe, Record, Shadow, Transition};
 use site::{SiteId, SiteTable};
 use stack::{StackDepot, StackId};
 use sync::SyncTable;
@@ -101,6 +101,16 @@ const SMALL_RANGE: usize = 16;
 #[inline]
 fn cell_mask(a: usize, hi: usize) -> u8 {
     (((1u16 << (hi - a)) - 1) << (a & 7)) as u8
+}
+
+/// What a long range's walk keeps from cell to cell past the same-epoch check.
+#[derive(Default)]
+struct RangeWalk {
+    /// The access's site, computed at the first cell that needs it.
+    site: Option<SiteId>,
+    /// The last update of a whole cell: the next whole cells, written together before,
+    /// usually hold the same words and take the same update ([`shadow::Cell::replay`]).
+    made: Option<Transition>,
 }
 
 /// The racing pair found by an access, reported after the cell lock is dropped.
@@ -421,9 +431,9 @@ impl<H: Host> Engine<H> {
         // Fresh memory (most slow-path accesses of compress/flate's tests) tries the
         // one-CAS fill first; a cell seen non-empty goes straight to the update.
         let race = if fresh {
-            self.access_cell_slow(g, base, mask, kind, site)
+            self.access_cell_slow(g, base, mask, kind, site, &mut None)
         } else {
-            self.update_cell(g, base, mask, kind, site)
+            self.update_cell(g, base, mask, kind, site, &mut None)
         };
         if let Some(race) = race {
             self.report_race(g, race);
@@ -534,7 +544,7 @@ impl<H: Host> Engine<H> {
         let epoch = g.clock().epoch();
         // Whole ranges within one mapped span need no per-cell bounds check.
         let covered = self.shadow.covers_span(addr, end);
-        let mut site = None;
+        let mut walk = RangeWalk::default();
         // A word 0 already found to be a same-epoch hit for a whole cell: the cells of a
         // range written by one access carry the same word, so the rest compare equal.
         let mut full_hit = 0u64;
@@ -565,10 +575,14 @@ impl<H: Host> Engine<H> {
                         &Probe::new(&self.sites, &g.local().own_sites, epoch, kind.0),
                         mask,
                     );
-                    if !quick && !self.slow_path_hit(g, base, mask, kind.0) {
-                        if self.range_cell_slow(g, base, mask, kind.0, pc, &mut site) {
+                    let replayed = || walk.made.as_ref().is_some_and(|t| cell.replay(t));
+                    if !quick && mask == 0xff && replayed() {
+                        // Updated as the previous whole cell was.
+                    } else if !quick && !self.slow_path_hit(g, base, mask, kind.0) {
+                        if self.range_cell_slow(g, base, mask, kind.0, pc, &mut walk) {
                             // Keep updating the rest of the range, without more reports.
-                            self.update_range_quietly(g, hi, end, kind.0, site.unwrap_or(0));
+                            let site = walk.site.unwrap_or(0);
+                            self.update_range_quietly(g, hi, end, kind.0, site);
                             return;
                         }
                     } else if mask == 0xff
@@ -588,7 +602,8 @@ impl<H: Host> Engine<H> {
     }
 
     /// One cell of `access_range` past the same-epoch check; true if it reported a race.
-    /// The site is computed on the first such cell of the range.
+    /// The site is computed on the first such cell of the range; the update of a whole
+    /// cell is kept for the next ones to replay.
     #[cold]
     #[inline(never)]
     fn range_cell_slow(
@@ -598,10 +613,17 @@ impl<H: Host> Engine<H> {
         mask: u8,
         kind: u8,
         pc: usize,
-        site: &mut Option<SiteId>,
+        walk: &mut RangeWalk,
     ) -> bool {
-        let s = *site.get_or_insert_with(|| self.access_site(g, pc, kind));
-        match self.access_cell_slow(g, base, mask, kind, s) {
+        let s = *walk
+            .site
+            .get_or_insert_with(|| self.access_site(g, pc, kind));
+        let mut made = None;
+        let race = self.access_cell_slow(g, base, mask, kind, s, &mut made);
+        if mask == 0xff && made.is_some() {
+            walk.made = made;
+        }
+        match race {
             Some(race) => {
                 self.report_race(g, race);
                 true
@@ -616,7 +638,7 @@ impl<H: Host> Engine<H> {
             let hi = end.min(base + 8);
             if self.shadow.covers(a) {
                 let mask = cell_mask(a, hi);
-                let _ = self.access_cell_slow(g, base, mask, kind, s);
+                let _ = self.access_cell_slow(g, base, mask, kind, s, &mut None);
             }
             a = hi;
         }
@@ -631,11 +653,12 @@ impl<H: Host> Engine<H> {
         mask: u8,
         kind: u8,
         site: SiteId,
+        made: &mut Option<Transition>,
     ) -> Option<Race<'_>> {
         if self.fill_fresh(g, base, mask, site) {
             return None;
         }
-        self.update_cell(g, base, mask, kind, site)
+        self.update_cell(g, base, mask, kind, site, made)
     }
 
     /// [`Engine::access_cell_slow`] on a cell found non-empty (the caller checked; should
@@ -653,6 +676,7 @@ impl<H: Host> Engine<H> {
         mask: u8,
         kind: u8,
         site: SiteId,
+        made: &mut Option<Transition>,
     ) -> Option<Race<'_>> {
         let st = g.clock();
         let a = &NewAccess {
@@ -672,10 +696,11 @@ impl<H: Host> Engine<H> {
         };
         // Commonest first: every record is the goroutine's own, with its site cached (a
         // read then a write of a word, fields written from different lines).
-        if cell.try_own(a, &st.clock, &local.own_sites, &mut merge)
-            || cell.try_widen(&self.sites, a, &st.clock)
-            || cell.try_inline(&self.sites, a, &st.clock, &mut merge)
-        {
+        *made = cell
+            .try_own(a, &st.clock, &local.own_sites, &mut merge)
+            .or_else(|| cell.try_widen(&self.sites, a, &st.clock))
+            .or_else(|| cell.try_inline(&self.sites, a, &st.clock, &mut merge));
+        if made.is_some() {
             if merged != 0 {
                 // The record joined was of the access's epoch and kind, so its new site
                 // is of `g`'s current index and of `kind` (see `SiteTable::merge`), as

@@ -470,6 +470,18 @@ pub struct Cell {
     w: [AtomicU64; 2],
 }
 
+/// An inline cell's update, as words: `old` (flags cleared) became `new`. The outcome
+/// of an update is a function of the cell's words and of the access (its epoch, bytes,
+/// kind and site) and the goroutine's clock, so another cell holding exactly `old`,
+/// updated by the same access in the same call (a range: the site, epoch and clock do
+/// not change within it), becomes exactly `new` ([`Cell::replay`]), races included:
+/// there are none, or the update would not have been made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Transition {
+    old: [u64; 2],
+    new: [u64; 2],
+}
+
 /// The new access being applied to a cell.
 #[derive(Clone, Copy)]
 pub struct NewAccess {
@@ -789,10 +801,10 @@ impl Cell {
         a: &NewAccess,
         clock: &VClock,
         merge: Merge,
-    ) -> bool {
+    ) -> Option<Transition> {
         let w0 = self.w[0].load(Ordering::Relaxed);
         if w0 & (LOCK | EXT) != 0 || rec_mask(w0 & !CELL_BITS) == 0 {
-            return false;
+            return None;
         }
         self.update_inline(w0, |words| apply_inline(words, a, clock, sites, merge))
     }
@@ -817,20 +829,18 @@ impl Cell {
         clock: &VClock,
         own: &OwnSites,
         merge: impl FnOnce(SiteId, u8, SiteId, u8) -> SiteId,
-    ) -> bool {
+    ) -> Option<Transition> {
         let w0 = self.w[0].load(Ordering::Relaxed);
         if w0 & (LOCK | EXT) != 0 || rec_mask(w0) == 0 {
-            return false;
+            return None;
         }
         let w1 = self.w[1].load(Ordering::Relaxed);
-        let Some(k0) = own.kind_of(rec_site(w0)) else {
-            return false;
-        };
+        let k0 = own.kind_of(rec_site(w0))?;
         // An empty word 1 has no kind; any will do.
         let k1 = match own.kind_of(rec_site(w1)) {
             Some(k) => k,
             None if rec_mask(w1) == 0 => 0,
-            None => return false,
+            None => return None,
         };
         // The locking CAS checks that word 0 is still `w0`; word 1 may have changed
         // meanwhile (a lock holder took bytes from its record, without touching word 0),
@@ -844,12 +854,16 @@ impl Cell {
     /// Locks the inline cell whose word 0 was `w0` (false if it changed meanwhile) and
     /// replaces its two record words with `update`'s, or leaves them if it returns
     /// `None` (then false). The sync flag stays.
-    fn update_inline(&self, w0: u64, update: impl FnOnce([u64; 2]) -> Option<[u64; 2]>) -> bool {
+    fn update_inline(
+        &self,
+        w0: u64,
+        update: impl FnOnce([u64; 2]) -> Option<[u64; 2]>,
+    ) -> Option<Transition> {
         if self.w[0]
             .compare_exchange(w0, w0 | LOCK, Ordering::Acquire, Ordering::Relaxed)
             .is_err()
         {
-            return false;
+            return None;
         }
         let words = [w0 & !CELL_BITS, self.w[1].load(Ordering::Relaxed)];
         let result = update(words);
@@ -857,13 +871,32 @@ impl Cell {
             Some([n0, n1]) => {
                 self.w[1].store(n1, Ordering::Relaxed);
                 self.w[0].store(n0 | (w0 & HAS_SYNC), Ordering::Release);
-                true
+                Some(Transition {
+                    old: words,
+                    new: [n0, n1],
+                })
             }
             None => {
                 self.w[0].store(w0, Ordering::Release);
-                false
+                None
             }
         }
+    }
+
+    /// Makes the cell `t.new` if it holds exactly `t.old` (inline, unlocked; the sync
+    /// flag is kept): the update another cell of the same range went through (see
+    /// [`Transition`]). False, the cell unchanged, otherwise.
+    #[inline]
+    pub fn replay(&self, t: &Transition) -> bool {
+        let w0 = self.w[0].load(Ordering::Relaxed);
+        if w0 & (LOCK | EXT) != 0
+            || w0 & !HAS_SYNC != t.old[0]
+            || self.w[1].load(Ordering::Relaxed) != t.old[1]
+        {
+            return false;
+        }
+        self.update_inline(w0, |words| (words == t.old).then_some(t.new))
+            .is_some()
     }
 
     /// The slow path's commonest update (byte-wise writes, field by field), under the
@@ -873,15 +906,20 @@ impl Cell {
     /// access, must have happened before it and of another epoch (it then loses the
     /// bytes the access covers, as in `apply`). Returns false, the cell unchanged, in
     /// every other case (a race among them), which the general path then decides.
-    pub fn try_widen(&self, sites: &SiteTable, a: &NewAccess, clock: &VClock) -> bool {
+    pub fn try_widen(
+        &self,
+        sites: &SiteTable,
+        a: &NewAccess,
+        clock: &VClock,
+    ) -> Option<Transition> {
         let w0 = self.w[0].load(Ordering::Relaxed);
         if w0 & (LOCK | EXT) != 0 || rec_mask(w0) == 0 {
-            return false;
+            return None;
         }
         let mine =
             |w: u64| rec_mask(w) != 0 && rec_site(w) == a.site && rec_time(w) == a.epoch.time();
         if !mine(w0) && !mine(self.w[1].load(Ordering::Relaxed)) {
-            return false;
+            return None;
         }
         self.update_inline(w0, |words| {
             let t = (0..2).find(|&t| mine(words[t]))?;
@@ -1570,7 +1608,7 @@ mod tests {
             let cell = Cell {
                 w: [0, 1].map(|i| AtomicU64::new(recs.get(i).map_or(0, Record::word))),
             };
-            if !cell.try_widen(&sites, &a, &c) {
+            if cell.try_widen(&sites, &a, &c).is_none() {
                 assert_eq!(
                     cell.w[0].load(Ordering::Relaxed),
                     recs[0].word(),
@@ -1677,7 +1715,7 @@ mod tests {
                 w: [AtomicU64::new(words[0] | sync), AtomicU64::new(words[1])],
             };
             let merge = |o, om, n, nm| sites.merge(o, om, n, nm);
-            let did = cell.try_own(&a, &c, &own, merge);
+            let did = cell.try_own(&a, &c, &own, merge).is_some();
             let want = apply_inline(words, &a, &c, &sites, &mut |o, om, n, nm| {
                 sites.merge(o, om, n, nm)
             });

@@ -740,7 +740,8 @@ fn a_sweep_keeps_the_goroutine_of_a_race_in_flight() {
     let site =
         t.e.sites
             .intern(b.clock().idx, KIND_WRITE, t.e.stacks.intern(0, 0x7001));
-    let race = t.e.access_cell_slow(b, APP, 0xff, KIND_WRITE, site);
+    let race =
+        t.e.access_cell_slow(b, APP, 0xff, KIND_WRITE, site, &mut None);
     let race = race.expect("a race");
     t.e.sweep(&mut t.e.registry.lock());
     assert!(t.e.registry.lock().info(a_tid).is_some());
@@ -834,4 +835,39 @@ fn byte_fields_of_the_fast_paths_match_the_cell_masks() {
             );
         }
     }
+}
+
+/// A long range replays its first whole cell's update on the cells that held the same
+/// words (`Transition`): every cell ends as a range of that one cell would leave it.
+#[test]
+fn long_ranges_update_each_cell_as_a_range_of_that_cell_alone() {
+    let t = T::new();
+    let m = t.main();
+    let (x, y, len) = (APP + 0x100, APP + 0x200, 64);
+    let both = |g: &Goroutine, pc: usize, kind: Kind| {
+        t.e.access_range(g, x, len, pc, kind);
+        for cell in (0..len).step_by(8) {
+            t.e.access_range(g, y + cell, 8, pc, kind);
+        }
+    };
+    let records = |at: usize| {
+        let mut words = Vec::new();
+        t.e.shadow.cell(at).record_words(|w| words.push(w));
+        words
+    };
+    both(m, 0x10, Kind::WRITE);
+    t.e.release(m, APP);
+    both(m, 0x20, Kind::READ); // a new epoch: a read record beside the write
+    both(m, 0x30, Kind::WRITE); // the write covers both
+    t.e.release(m, APP);
+    let c = t.go(m);
+    both(c, 0x40, Kind::READ); // another goroutine's read beside m's write
+    t.e.release(c, APP + 8);
+    both(c, 0x50, Kind::READ); // its later read replaces its earlier one
+    for cell in (0..len).step_by(8) {
+        let want = records(y + cell);
+        assert_eq!(want.len(), 2, "cell {cell}: {want:x?}");
+        assert_eq!(records(x + cell), want, "cell {cell}");
+    }
+    assert_eq!(t.races(), 0);
 }
