@@ -395,10 +395,34 @@ impl<H: Host> Engine<H> {
     /// `addr` lies in a range announced through [`Engine::map_shadow`].
     #[inline(always)]
     pub unsafe fn access_announced(&self, g: &Goroutine, addr: usize, pc: usize, kind: Kind) {
+        // SAFETY: the caller's contract.
+        unsafe {
+            let mask = || 1u8 << (addr & 7);
+            self.access_in_cell(g, addr, shadow::byte_field(addr), mask, pc, kind)
+        }
+    }
+
+    /// The access to the bytes `need` (a record word's mask field) of the cell of
+    /// `addr`: the quick same-epoch check inline, the rest out of line. `mask` gives the
+    /// same bytes as a byte mask, computed only on a miss (from the address: deriving it
+    /// from `need` keeps `need` alive in one more register on every hit).
+    ///
+    /// # Safety
+    /// `addr` lies in a range announced through [`Engine::map_shadow`].
+    #[inline(always)]
+    unsafe fn access_in_cell(
+        &self,
+        g: &Goroutine,
+        addr: usize,
+        need: u64,
+        mask: impl FnOnce() -> u8,
+        pc: usize,
+        kind: Kind,
+    ) {
         let cell = self.shadow.cell(addr);
         let probe = Probe::new(&self.sites, &g.local().own_sites, g.clock().epoch(), kind.0);
-        if !cell.quick_hit_bytes(&probe, shadow::byte_field(addr)) {
-            self.access_slow(g, addr & !7, 1u8 << (addr & 7), kind.0, pc);
+        if !cell.quick_hit_bytes(&probe, need) {
+            self.access_slow(g, addr & !7, mask(), kind.0, pc);
         }
     }
 
@@ -411,10 +435,10 @@ impl<H: Host> Engine<H> {
             self.access_range(g, addr, size, pc, kind);
             return;
         }
-        let cell = self.shadow.cell(addr);
-        let probe = Probe::new(&self.sites, &g.local().own_sites, g.clock().epoch(), kind.0);
-        if !cell.quick_hit_bytes(&probe, shadow::range_field(addr, end)) {
-            self.access_slow(g, addr & !7, cell_mask(addr, end), kind.0, pc);
+        // SAFETY: `covers(addr)` just held.
+        unsafe {
+            let mask = || cell_mask(addr, end);
+            self.access_in_cell(g, addr, shadow::range_field(addr, end), mask, pc, kind)
         }
     }
 

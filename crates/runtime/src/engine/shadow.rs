@@ -791,10 +791,10 @@ impl Cell {
     /// The slow path on an inline cell (one or two records), decided under the cell lock
     /// on the record words themselves, without decoding into a list (the sites looked up
     /// in the site table: [`Cell::try_own`] is the same without, for cells whose sites
-    /// the goroutine has cached): returns false, the cell unchanged, for races and for a
-    /// third record, which [`with_records`](Cell::with_records) decides. The outcome is
-    /// `apply`'s (an access that joins a record of its own epoch and kind makes its site
-    /// a composite through `merge`).
+    /// the goroutine has cached): returns `None`, the cell unchanged, for races and for a
+    /// third record, which [`with_records`](Cell::with_records) decides, else the update
+    /// made. The outcome is `apply`'s (an access that joins a record of its own epoch and
+    /// kind makes its site a composite through `merge`).
     pub fn try_inline(
         &self,
         sites: &SiteTable,
@@ -812,7 +812,7 @@ impl Cell {
     /// [`Cell::try_inline`] when every record of the inline cell has its site in `own`,
     /// the accessing goroutine's cache of the sites of its current clock index (which
     /// `a.epoch` names): the records are then decided from the cache without the site
-    /// table (see `apply_own`). Returns false, the cell unchanged, if a site is missing
+    /// table (see `apply_own`). Returns `None`, the cell unchanged, if a site is missing
     /// there, if word 1 changed between the check and the lock, for a race and for a
     /// third record: the other paths then decide. `merge` is [`apply`]'s.
     ///
@@ -851,9 +851,9 @@ impl Cell {
         })
     }
 
-    /// Locks the inline cell whose word 0 was `w0` (false if it changed meanwhile) and
-    /// replaces its two record words with `update`'s, or leaves them if it returns
-    /// `None` (then false). The sync flag stays.
+    /// Locks the inline cell whose word 0 was `w0` (`None` if it changed meanwhile) and
+    /// replaces its two record words with `update`'s, returning that update, or leaves
+    /// them if `update` returns `None` (then `None`). The sync flag stays.
     fn update_inline(
         &self,
         w0: u64,
@@ -904,7 +904,7 @@ impl Cell {
     /// (`a.site`, which names the goroutine's index and the kind) at the access's time,
     /// and takes the access's bytes; the other record, if it shares bytes with the
     /// access, must have happened before it and of another epoch (it then loses the
-    /// bytes the access covers, as in `apply`). Returns false, the cell unchanged, in
+    /// bytes the access covers, as in `apply`). Returns `None`, the cell unchanged, in
     /// every other case (a race among them), which the general path then decides.
     pub fn try_widen(
         &self,
