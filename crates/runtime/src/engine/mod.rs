@@ -47,7 +47,7 @@ use clock::{Epoch, MAX_TIME, Time, VClock};
 use core::sync::atomic::{AtomicU64, Ordering};
 use goroutine::{FrameNode, Goroutine, GoroutineInfo, Registry};
 use interner::mix;
-use shadow::{KIND_ATOMIC, KIND_WRITE, NewAccess, Probe, Record, Shadow, Transition};
+use shadow::{KIND_ATOMIC, KIND_WRITE, NewAccess, Probe, Record, Reset, Shadow, Transition};
 use site::{SiteId, SiteTable};
 use stack::{StackDepot, StackId};
 use sync::SyncTable;
@@ -1008,19 +1008,23 @@ impl<H: Host> Engine<H> {
 
     /// Memory `[addr, addr+size)` is (re)allocated: forget its past accesses and syncs.
     pub fn malloc(&self, addr: usize, size: usize) {
-        self.forget_range(addr, size);
+        self.forget_range(addr, size, Reset::All);
     }
 
     /// Memory `[addr, addr+size)` is freed. Nothing may access it until it is allocated
-    /// again (which forgets it anyway), so its shadow and sync objects are dropped now,
-    /// and the shadow of large freed blocks goes back to the kernel (see
+    /// again, and every path by which Go reuses memory (`mallocgc`, `stackalloc`, arena
+    /// chunks, a goroutine's reused stack) calls `racemalloc` first, which forgets it.
+    /// So only what its cells own (out-of-line lists, sync objects) is dropped now, as
+    /// TSan's Go mode drops only sync objects; plain records stay until then (clearing
+    /// them here too made every freed object's cold shadow be read twice), except that
+    /// the shadow of large freed blocks goes back to the kernel (see
     /// `Shadow::reset_range`).
     pub fn free(&self, addr: usize, size: usize) {
-        self.forget_range(addr, size);
+        self.forget_range(addr, size, Reset::Owners);
     }
 
-    fn forget_range(&self, addr: usize, size: usize) {
-        self.shadow.reset_range(addr, size, |base, cell| {
+    fn forget_range(&self, addr: usize, size: usize, mode: Reset) {
+        self.shadow.reset_range(addr, size, mode, |base, cell| {
             if cell.has_sync() {
                 self.syncs.remove_cell(base);
             }
@@ -1083,6 +1087,12 @@ impl<H: Host> Engine<H> {
 
     pub fn sync_objects(&self) -> usize {
         self.syncs.len()
+    }
+
+    /// Whether the shadow cell of `addr` (covered) holds nothing.
+    #[cfg(test)]
+    pub fn shadow_cell_is_empty(&self, addr: usize) -> bool {
+        self.shadow.cell(addr).is_empty()
     }
 
     /// Goroutines and owner entries whose report data is kept (see `sweep`).

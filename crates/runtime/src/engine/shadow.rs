@@ -1189,6 +1189,16 @@ pub const APP_PER_SHADOW_PAGE: usize = PAGE / SHADOW_SCALE;
 const MARK_DIRTY: u8 = 1;
 const MARK_OWNS: u8 = 2;
 
+/// What [`Shadow::reset_range`] must clear.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Reset {
+    /// Every record: the memory is about to be used afresh.
+    All,
+    /// Only what a cell owns (out-of-line lists, sync objects), so that nothing leaks;
+    /// other records may stay until [`Reset::All`] clears them.
+    Owners,
+}
+
 /// Program ranges spanning at least this many bytes of whole shadow pages are reset by
 /// `madvise`, which also returns their memory to the kernel; smaller ranges are cleared
 /// cell by cell (madvise + refault costs more than it saves there).
@@ -1262,13 +1272,24 @@ impl Shadow {
         }
     }
 
-    /// Forgets everything about `[addr, addr+size)` (every covered cell becomes empty):
-    /// `reset_cell` runs on each non-empty cell of a page that may hold records (see
-    /// [`Shadow::mark_dirty`]); of large ranges, whole shadow pages are then zeroed by
-    /// `madvise`, which returns them to the kernel, and only pages that own something
-    /// (an out-of-line list, a sync object) are visited first.
-    pub fn reset_range(&self, addr: usize, size: usize, mut reset_cell: impl FnMut(usize, &Cell)) {
+    /// Forgets about `[addr, addr+size)`: `reset_cell` runs on each non-empty cell of a
+    /// page that may hold records (see [`Shadow::mark_dirty`]) or, with
+    /// [`Reset::Owners`], only of a page that owns something (an out-of-line list, a sync
+    /// object; see [`Shadow::mark`]). Of large ranges, whole shadow pages are then zeroed
+    /// by `madvise`, which returns them to the kernel, and only pages that own something
+    /// are visited first.
+    pub fn reset_range(
+        &self,
+        addr: usize,
+        size: usize,
+        mode: Reset,
+        mut reset_cell: impl FnMut(usize, &Cell),
+    ) {
         let end = addr.saturating_add(size);
+        let skip = match mode {
+            Reset::All => !0,
+            Reset::Owners => MARK_OWNS,
+        };
         // Visits the cells of `[lo, hi)`, which lies within one page of marks.
         let mut walk_in_page = |lo: usize, hi: usize| {
             let whole = self.covers_span(lo, hi);
@@ -1276,8 +1297,8 @@ impl Shadow {
                 return;
             }
             let m = self.mark_byte(lo);
-            if m.load(Ordering::Relaxed) == 0 {
-                return; // no record was ever written here since the last reset
+            if m.load(Ordering::Relaxed) & skip == 0 {
+                return; // nothing to do here since the last reset
             }
             let mut base = lo & !7;
             while base < hi {

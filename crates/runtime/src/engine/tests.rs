@@ -339,8 +339,33 @@ fn partial_resets_keep_the_rest_of_a_page_visible_to_later_resets() {
     // A page never written to is skipped, and a page that was is still reset in full.
     t.e.malloc(APP + 0x9000, 0x1000);
     t.write(a, 0x8800);
-    t.e.free(APP + 0x8000, 0x1000);
+    t.e.malloc(APP + 0x8000, 0x1000);
     t.write(b, 0x8800);
+    assert_eq!(t.races(), 0, "{}", t.text());
+}
+
+/// Go reallocates memory only through `racemalloc`, so `free` leaves plain records for
+/// it to clear and drops only what cells own: a freed page holding an out-of-line list
+/// is cleared, one holding plain records is not touched.
+#[test]
+fn free_drops_what_cells_own_and_malloc_clears_the_rest() {
+    let t = T::new();
+    let m = t.main();
+    let (a, b, c) = (t.go(m), t.go(m), t.go(m));
+    let (plain, owner) = (0xa000, 0xb000); // two shadow pages of their own
+    t.write(a, plain);
+    for g in [a, b, c] {
+        t.read(g, owner); // three concurrent readers spill the cell
+    }
+    t.e.free(APP + plain, 8);
+    t.e.free(APP + owner, 8);
+    assert!(t.e.shadow_cell_is_empty(APP + owner));
+    assert!(!t.e.shadow_cell_is_empty(APP + plain));
+    t.e.malloc(APP + plain, 8);
+    assert!(t.e.shadow_cell_is_empty(APP + plain));
+    let w = t.go(m);
+    t.write(w, plain);
+    t.write(w, owner);
     assert_eq!(t.races(), 0, "{}", t.text());
 }
 
