@@ -341,6 +341,20 @@ impl<H: Host> Engine<H> {
         let key = pc | (kind as usize) << 56;
         let l = g.local();
         let depth = l.pcs.len();
+        // One call since the stack was last interned (a function called in a loop): the
+        // node kept at its depth, or the one before, is likely the same call again.
+        if depth == l.valid + 1 && depth < stack::MAX_DEPTH && depth <= l.nodes.len() {
+            let d = l.valid;
+            let parent = d.checked_sub(1).map_or(0, |p| l.nodes[p].id);
+            let pc = l.pcs[d];
+            let is = |n: &FrameNode| n.parent == parent && n.pc == pc && n.id != 0;
+            if is(&l.nodes[d]) {
+                l.valid = depth;
+            } else if is(&l.alts[d]) {
+                core::mem::swap(&mut l.nodes[d], &mut l.alts[d]);
+                l.valid = depth;
+            }
+        }
         // No call or return since the stack was last interned (`valid` covers it all,
         // which it never does past MAX_DEPTH - 1): the top node is current, and its last
         // site is this one if the access is the same.
