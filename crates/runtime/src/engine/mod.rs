@@ -111,6 +111,10 @@ struct RangeWalk {
     /// The last update of a whole cell: the next whole cells, written together before,
     /// usually hold the same words and take the same update ([`shadow::Cell::replay`]).
     made: Option<Transition>,
+    /// The record a whole empty cell was filled with (0: none yet): the next empty
+    /// cells (fresh memory, e.g. the half of a grown slice that `growslice` copied
+    /// without instrumenting the copy) take the same one CAS.
+    fill: u64,
 }
 
 /// The racing pair found by an access, reported after the cell lock is dropped.
@@ -607,6 +611,14 @@ impl<H: Host> Engine<H> {
             if covered || self.shadow.covers(a) {
                 let mask = cell_mask(a, hi);
                 let cell = self.shadow.cell(a);
+                if mask == 0xff && walk.fill != 0 && cell.word0() == 0 {
+                    // Before the record exists, as in `fill_fresh`.
+                    self.shadow.mark_dirty(base);
+                    if cell.try_fill_empty(walk.fill) {
+                        a = hi;
+                        continue;
+                    }
+                }
                 if !(mask == 0xff && full_hit != 0 && cell.word0() == full_hit) {
                     // `slow_path_hit` only adds what `quick_hit` cannot see.
                     let quick = cell.quick_hit(
@@ -657,7 +669,14 @@ impl<H: Host> Engine<H> {
             .site
             .get_or_insert_with(|| self.access_site(g, pc, kind));
         let mut made = None;
-        let race = self.access_cell_slow(g, base, mask, kind, s, &mut made);
+        let race = if self.fill_fresh(g, base, mask, s) {
+            if mask == 0xff {
+                walk.fill = shadow::record_word(s, mask, g.clock().epoch().time());
+            }
+            None
+        } else {
+            self.update_cell(g, base, mask, kind, s, &mut made)
+        };
         if mask == 0xff && made.is_some() {
             walk.made = made;
         }

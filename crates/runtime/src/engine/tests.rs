@@ -880,7 +880,16 @@ fn long_ranges_update_each_cell_as_a_range_of_that_cell_alone() {
         t.e.shadow.cell(at).record_words(|w| words.push(w));
         words
     };
+    // Fresh memory but for one cell read earlier: the write fills the empty cells
+    // with one CAS each (`RangeWalk::fill`) and updates the other.
+    t.e.access_range(m, x + 24, 8, 0x08, Kind::READ);
+    t.e.access_range(m, y + 24, 8, 0x08, Kind::READ);
+    t.e.release(m, APP);
     both(m, 0x10, Kind::WRITE);
+    for cell in (0..len).step_by(8) {
+        assert_eq!(records(x + cell), records(y + cell), "cell {cell}");
+        assert_eq!(records(x + cell).len(), 1, "cell {cell}");
+    }
     t.e.release(m, APP);
     both(m, 0x20, Kind::READ); // a new epoch: a read record beside the write
     both(m, 0x30, Kind::WRITE); // the write covers both
