@@ -1146,7 +1146,19 @@ impl Cell {
     }
 
     /// Forgets every record (and the sync marker); frees the out-of-line list.
+    ///
+    /// Called only on memory being allocated or freed, which no access can reach (Go
+    /// touches neither unreachable nor unallocated memory), so an inline cell is
+    /// cleared with plain stores: the lock's CAS, once per cell of every allocation,
+    /// was a locked instruction for nothing. A cell found locked or owning an
+    /// out-of-line list still takes the lock, so the list is freed exactly once even if
+    /// a buggy program did touch it.
     pub fn reset(&self) {
+        if self.w[0].load(Ordering::Relaxed) & (LOCK | EXT) == 0 {
+            self.w[1].store(0, Ordering::Relaxed);
+            self.w[0].store(0, Ordering::Release);
+            return;
+        }
         let w0 = self.lock();
         if w0 & EXT != 0 {
             let ext = ext_ptr(self.w[1].load(Ordering::Relaxed));
