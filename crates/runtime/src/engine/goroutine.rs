@@ -183,9 +183,11 @@ const LEAVES: usize = 4;
 impl Leaves {
     #[inline]
     pub fn get(&self, key: usize) -> Option<super::site::SiteId> {
-        (0..LEAVES)
-            .find(|&i| self.keys[i] == key && self.sites[i] != 0)
-            .map(|i| self.sites[i])
+        // Empty slots (site 0, key 0) only ever follow the filled ones, so the first
+        // slot with the key is the one to use; only key 0 can find an empty slot.
+        let i = (0..LEAVES).find(|&i| self.keys[i] == key)?;
+        let site = self.sites[i];
+        (site != 0).then_some(site)
     }
 
     /// Adds `key`'s site in front, dropping the least recent.

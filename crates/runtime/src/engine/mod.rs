@@ -339,8 +339,19 @@ impl<H: Host> Engine<H> {
     }
 
     /// The site of an access of `kind` at `pc` by `g`: its clock index, the kind and the
-    /// interned stack with `pc` on top.
+    /// interned stack with `pc` on top. The cached cases are inlined into the slow paths
+    /// (whose frames are already set up); the rest is out of line.
+    #[inline(always)]
     fn access_site(&self, g: &Goroutine, pc: usize, kind: u8) -> SiteId {
+        match self.cached_site(g, pc, kind) {
+            Some(site) => site,
+            None => self.intern_site(g, pc, kind),
+        }
+    }
+
+    /// [`Engine::access_site`] from the top frame's last sites, if it is there.
+    #[inline(always)]
+    fn cached_site(&self, g: &Goroutine, pc: usize, kind: u8) -> Option<SiteId> {
         // pcs are user-space addresses (< 2^47): the kind fits above them.
         let key = pc | (kind as usize) << 56;
         let l = g.local();
@@ -367,8 +378,15 @@ impl<H: Host> Engine<H> {
             && let Some(site) = l.nodes[depth - 1].leaves.get(key)
         {
             l.own_sites.insert(site, kind);
-            return site;
+            return Some(site);
         }
+        None
+    }
+
+    /// [`Engine::access_site`] past [`Engine::cached_site`]: interns what is new.
+    #[inline(never)]
+    fn intern_site(&self, g: &Goroutine, pc: usize, kind: u8) -> SiteId {
+        let key = pc | (kind as usize) << 56;
         let prefix = self.prefix_stack(g);
         let l = g.local();
         let depth = l.pcs.len().min(stack::MAX_DEPTH);
