@@ -763,6 +763,12 @@ impl<H: Host> Engine<H> {
         let local = g.local();
         local.recorded_at = a.epoch.time();
         let cell = self.shadow.cell(base);
+        if cell.is_spilled() {
+            if cell.try_refresh_read(&self.sites, a, &st.clock) {
+                return None;
+            }
+            return self.update_cell_general(g, base, a);
+        }
         let merges = &mut local.merges;
         let mut merged = 0;
         let mut merge = |o, om, n, nm| {

@@ -993,6 +993,65 @@ impl Cell {
         }
     }
 
+    /// A plain read of a spilled cell that only moves the reader's own record of this
+    /// very access point (`a.site`, same bytes) to its current time, when every write
+    /// recorded in the cell happened before the access: the commonest update of
+    /// read-shared data (data written once, then concurrent readers each changing
+    /// epoch). Exact as to races: a read races only with writes it does not know of, and
+    /// there are none; reads never cover writes, so those stay as they are. The old
+    /// record is covered (it happened before: `clock` knows it) and gives way to the new
+    /// one, in its place. Other readers' records that also happened before the access
+    /// are kept rather than trimmed: each can only race with what the access itself
+    /// races with (see the module doc), so no report is lost or made up; they go at the
+    /// list's next general update. False, the cell unchanged, otherwise.
+    pub fn try_refresh_read(&self, sites: &SiteTable, a: &NewAccess, clock: &VClock) -> bool {
+        if a.kind != 0 || !self.is_spilled() {
+            return false;
+        }
+        let w0 = self.lock();
+        let unlock = |new: u64| self.w[0].store(new, Ordering::Release);
+        if w0 & EXT == 0 {
+            unlock(w0);
+            return false;
+        }
+        // SAFETY: a spilled cell's word 1 encodes its live `Ext`; the cell lock gives
+        // exclusive access to it.
+        let ext = unsafe { &*ext_ptr(self.w[1].load(Ordering::Relaxed)) };
+        let mut mine = None;
+        let mut bail = ext.more.is_some();
+        for (i, slot) in ext.head.iter().enumerate() {
+            if bail {
+                break;
+            }
+            let w = slot.load(Ordering::Relaxed);
+            if rec_mask(w) == 0 {
+                continue;
+            }
+            if rec_site(w) == a.site {
+                bail = mine.replace(i).is_some(); // two: leave it to `apply`
+            } else {
+                let site = sites.get(rec_site(w));
+                bail = site.kind & KIND_WRITE != 0
+                    && rec_mask(w) & a.mask != 0
+                    && !clock.knows(Epoch::new(site.index, rec_time(w)));
+            }
+        }
+        let now = a.epoch.time();
+        let refreshed = mine.filter(|_| !bail).and_then(|i| {
+            let w = ext.head[i].load(Ordering::Relaxed);
+            let time = rec_time(w);
+            let known = time != now && clock.knows(Epoch::new(a.epoch.index(), time));
+            (known && rec_mask(w) == a.mask).then(|| {
+                ext.head[i].store(record_word(a.site, a.mask, now), Ordering::Relaxed);
+            })
+        });
+        match refreshed {
+            Some(()) => unlock((w0 & CELL_BITS & !LOCK) | next_version(w0)),
+            None => unlock(w0),
+        }
+        refreshed.is_some()
+    }
+
     /// Word 0 as it is now (flags included).
     #[inline(always)]
     pub fn word0(&self) -> u64 {
