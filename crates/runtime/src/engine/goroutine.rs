@@ -230,6 +230,23 @@ pub struct Local {
     pub spare: super::shadow::ExtStash,
 }
 
+impl Local {
+    /// Whether `nodes[d]` is the node of frame `pc` under `parent` (interned before):
+    /// as it is, or as the node it held before (`alts[d]`), swapped back in.
+    #[inline(always)]
+    pub fn reuse_node(&mut self, d: usize, parent: StackId, pc: usize) -> bool {
+        let is = |n: &FrameNode| n.parent == parent && n.pc == pc && n.id != 0;
+        if is(&self.nodes[d]) {
+            return true;
+        }
+        if is(&self.alts[d]) {
+            core::mem::swap(&mut self.nodes[d], &mut self.alts[d]);
+            return true;
+        }
+        false
+    }
+}
+
 pub struct Goroutine {
     pub tid: u32,
     pub clock_lock: SpinLock<()>,

@@ -109,12 +109,10 @@ struct RangeWalk {
     /// The access's site, computed at the first cell that needs it.
     site: Option<SiteId>,
     /// The last update of a whole cell: the next whole cells, written together before,
-    /// usually hold the same words and take the same update ([`shadow::Cell::replay`]).
+    /// usually hold the same words and take the same update ([`shadow::Cell::replay`]);
+    /// a fill of an empty cell is one too (fresh memory, e.g. the half of a grown slice
+    /// that `growslice` copied without instrumenting the copy).
     made: Option<Transition>,
-    /// The record a whole empty cell was filled with (0: none yet): the next empty
-    /// cells (fresh memory, e.g. the half of a grown slice that `growslice` copied
-    /// without instrumenting the copy) take the same one CAS.
-    fill: u64,
 }
 
 /// The racing pair found by an access, reported after the cell lock is dropped.
@@ -311,27 +309,20 @@ impl<H: Host> Engine<H> {
             } else {
                 l.pcs[d]
             };
-            let node = &mut l.nodes[d];
-            let is = |n: &FrameNode| n.parent == parent && n.pc == pc && n.id != 0;
-            if !is(node) {
-                let alt = &mut l.alts[d];
-                if is(alt) {
-                    core::mem::swap(node, alt);
-                } else {
-                    *alt = *node;
-                    let hash = mix(pc as u64 ^ (parent as u64) << 40);
-                    let id = l
-                        .node_cache
-                        .get_or((parent, pc), hash, || self.stacks.intern(parent, pc));
-                    *node = FrameNode {
-                        parent,
-                        pc,
-                        id,
-                        leaves: Default::default(),
-                    };
-                }
+            if !l.reuse_node(d, parent, pc) {
+                l.alts[d] = l.nodes[d];
+                let hash = mix(pc as u64 ^ (parent as u64) << 40);
+                let id = l
+                    .node_cache
+                    .get_or((parent, pc), hash, || self.stacks.intern(parent, pc));
+                l.nodes[d] = FrameNode {
+                    parent,
+                    pc,
+                    id,
+                    leaves: Default::default(),
+                };
             }
-            parent = node.id;
+            parent = l.nodes[d].id;
         }
         // The last slot depends on the depth (marker or frame): always re-check it.
         l.valid = n.min(stack::MAX_DEPTH - 1);
@@ -361,12 +352,7 @@ impl<H: Host> Engine<H> {
         if depth == l.valid + 1 && depth < stack::MAX_DEPTH && depth <= l.nodes.len() {
             let d = l.valid;
             let parent = d.checked_sub(1).map_or(0, |p| l.nodes[p].id);
-            let pc = l.pcs[d];
-            let is = |n: &FrameNode| n.parent == parent && n.pc == pc && n.id != 0;
-            if is(&l.nodes[d]) {
-                l.valid = depth;
-            } else if is(&l.alts[d]) {
-                core::mem::swap(&mut l.nodes[d], &mut l.alts[d]);
+            if l.reuse_node(d, parent, l.pcs[d]) {
                 l.valid = depth;
             }
         }
@@ -500,20 +486,18 @@ impl<H: Host> Engine<H> {
         }
     }
 
-    /// The first access to an empty cell: its record, with one CAS (false if the cell is
-    /// no longer empty). The page is marked dirty either way.
-    fn fill_fresh(&self, g: &Goroutine, base: usize, mask: u8, site: SiteId) -> bool {
+    /// The first access to an empty cell: its record, with one CAS; returns the record
+    /// word, or `None` if the cell is no longer empty. The page is marked dirty either way.
+    fn fill_fresh(&self, g: &Goroutine, base: usize, mask: u8, site: SiteId) -> Option<u64> {
         let time = g.clock().epoch().time();
         // Before the record exists, so that a reset that finds no mark finds no record.
         self.shadow.mark_dirty(base);
-        let filled = self
-            .shadow
-            .cell(base)
-            .try_fill_empty(shadow::record_word(site, mask, time));
+        let word = shadow::record_word(site, mask, time);
+        let filled = self.shadow.cell(base).try_fill_empty(word);
         if filled {
             g.local().recorded_at = time;
         }
-        filled
+        filled.then_some(word)
     }
 
     /// The whole same-epoch check of `quick_hit`'s misses, with the site table, after
@@ -629,24 +613,29 @@ impl<H: Host> Engine<H> {
             if covered || self.shadow.covers(a) {
                 let mask = cell_mask(a, hi);
                 let cell = self.shadow.cell(a);
-                if mask == 0xff && walk.fill != 0 && cell.word0() == 0 {
-                    // Before the record exists, as in `fill_fresh`.
-                    self.shadow.mark_dirty(base);
-                    if cell.try_fill_empty(walk.fill) {
-                        a = hi;
-                        continue;
-                    }
-                }
-                if !(mask == 0xff && full_hit != 0 && cell.word0() == full_hit) {
+                // A cell holding exactly the words the last whole cell's update started
+                // from is no hit either (that one was decided exactly), so it is tried
+                // first: fresh memory then costs one CAS per cell.
+                let replayed = || {
+                    walk.made.as_ref().is_some_and(|t| {
+                        if t.fills() {
+                            // Before the record exists, as in `fill_fresh`.
+                            self.shadow.mark_dirty(base);
+                        }
+                        cell.replay(t)
+                    })
+                };
+                if mask == 0xff && full_hit != 0 && cell.word0() == full_hit
+                    || mask == 0xff && replayed()
+                {
+                    // A hit, or updated as the previous whole cell was.
+                } else {
                     // `slow_path_hit` only adds what `quick_hit` cannot see.
                     let quick = cell.quick_hit(
                         &Probe::new(&self.sites, &g.local().own_sites, epoch, kind.0),
                         mask,
                     );
-                    let replayed = || walk.made.as_ref().is_some_and(|t| cell.replay(t));
-                    if !quick && mask == 0xff && replayed() {
-                        // Updated as the previous whole cell was.
-                    } else if !quick && !self.slow_path_hit(g, base, mask, kind.0) {
+                    if !quick && !self.slow_path_hit(g, base, mask, kind.0) {
                         if self.range_cell_slow(g, base, mask, kind.0, pc, &mut walk) {
                             // Keep updating the rest of the range, without more reports.
                             let site = walk.site.unwrap_or(0);
@@ -687,14 +676,7 @@ impl<H: Host> Engine<H> {
             .site
             .get_or_insert_with(|| self.access_site(g, pc, kind));
         let mut made = None;
-        let race = if self.fill_fresh(g, base, mask, s) {
-            if mask == 0xff {
-                walk.fill = shadow::record_word(s, mask, g.clock().epoch().time());
-            }
-            None
-        } else {
-            self.update_cell(g, base, mask, kind, s, &mut made)
-        };
+        let race = self.access_cell_slow(g, base, mask, kind, s, &mut made);
         if mask == 0xff && made.is_some() {
             walk.made = made;
         }
@@ -730,7 +712,8 @@ impl<H: Host> Engine<H> {
         site: SiteId,
         made: &mut Option<Transition>,
     ) -> Option<Race<'_>> {
-        if self.fill_fresh(g, base, mask, site) {
+        if let Some(word) = self.fill_fresh(g, base, mask, site) {
+            *made = Some(Transition::filled(word));
             return None;
         }
         self.update_cell(g, base, mask, kind, site, made)
@@ -764,9 +747,6 @@ impl<H: Host> Engine<H> {
         local.recorded_at = a.epoch.time();
         let cell = self.shadow.cell(base);
         if cell.is_spilled() {
-            if cell.try_refresh_read(&self.sites, a, &st.clock) {
-                return None;
-            }
             return self.update_cell_general(g, base, a);
         }
         let merges = &mut local.merges;

@@ -482,6 +482,21 @@ pub struct Transition {
     new: [u64; 2],
 }
 
+impl Transition {
+    /// An empty cell's fill with the record `word` ([`Cell::try_fill_empty`]).
+    pub fn filled(word: u64) -> Self {
+        Transition {
+            old: [0; 2],
+            new: [word, 0],
+        }
+    }
+
+    /// Whether this is an empty cell's fill.
+    pub fn fills(&self) -> bool {
+        self.old == [0; 2]
+    }
+}
+
 /// The new access being applied to a cell.
 #[derive(Clone, Copy)]
 pub struct NewAccess {
@@ -702,6 +717,51 @@ fn own_check(w: u64, kind: u8, a: &NewAccess, clock: &VClock) -> Option<u64> {
     Some(if rec_mask(left) == 0 { 0 } else { left })
 }
 
+/// Which of a spilled cell's records (`words`, its list's head, nothing past it) a plain
+/// read `a` only moves to its current time: the reader's own record of this very access
+/// point (`a.site`, same bytes), when every write recorded there that shares bytes with
+/// it happened before it. The commonest update of read-shared data (data written once,
+/// then concurrent readers each changing epoch). Exact as to races: a read races only
+/// with writes it does not know of, and there are none; reads never cover writes, so
+/// those stay as they are. The old record is covered (it happened before: `clock` knows
+/// it) and gives way to the new one, in its place. Other readers' records that also
+/// happened before the access are kept rather than trimmed: each can only race with what
+/// the access itself races with (see the module doc), so no report is lost or made up;
+/// they go at the list's next general update. `None` in every other case.
+fn refreshed_read(
+    words: &[u64; EXT_SCAN],
+    sites: &SiteTable,
+    a: &NewAccess,
+    clock: &VClock,
+) -> Option<usize> {
+    if a.kind & (KIND_WRITE | KIND_ATOMIC) != 0 {
+        return None;
+    }
+    let mut mine = None;
+    for (i, &w) in words.iter().enumerate() {
+        if rec_mask(w) == 0 {
+            continue;
+        }
+        if rec_site(w) == a.site {
+            if mine.replace(i).is_some() {
+                return None; // two: leave it to `apply`
+            }
+        } else {
+            let site = sites.get(rec_site(w));
+            if site.kind & KIND_WRITE != 0
+                && rec_mask(w) & a.mask != 0
+                && !clock.knows(Epoch::new(site.index, rec_time(w)))
+            {
+                return None;
+            }
+        }
+    }
+    let i = mine?;
+    let time = rec_time(words[i]);
+    let known = time != a.epoch.time() && clock.knows(Epoch::new(a.epoch.index(), time));
+    (known && rec_mask(words[i]) == a.mask).then_some(i)
+}
+
 impl Cell {
     /// The lock-free "same epoch" check: true when an access of `kind` to the bytes
     /// `mask` by the goroutine at `epoch` changes nothing. `own` is the goroutine's
@@ -885,9 +945,13 @@ impl Cell {
 
     /// Makes the cell `t.new` if it holds exactly `t.old` (inline, unlocked; the sync
     /// flag is kept): the update another cell of the same range went through (see
-    /// [`Transition`]). False, the cell unchanged, otherwise.
+    /// [`Transition`]). False, the cell unchanged, otherwise. A fill (`t.old` empty)
+    /// takes one CAS, as the first one did.
     #[inline]
     pub fn replay(&self, t: &Transition) -> bool {
+        if t.fills() {
+            return self.try_fill_empty(t.new[0]);
+        }
         let w0 = self.w[0].load(Ordering::Relaxed);
         if w0 & (LOCK | EXT) != 0
             || w0 & !HAS_SYNC != t.old[0]
@@ -950,7 +1014,9 @@ impl Cell {
     /// more than two and at most [`EXT_SCAN`]: decided on the words in place (as
     /// [`try_inline`](Cell::try_inline)), the version bumped. Concurrent readers of one
     /// location keep one record each, which spills their cell; each of them changing
-    /// epoch then costs this instead of decoding and rewriting the whole list.
+    /// epoch then costs this instead of decoding and rewriting the whole list, and a
+    /// plain read that only moves its own record forward ([`refreshed_read`]) not even
+    /// the general decision.
     pub fn try_spilled(
         &self,
         sites: &SiteTable,
@@ -970,13 +1036,19 @@ impl Cell {
         // exclusive access to it.
         let ext = unsafe { &*ext_ptr(self.w[1].load(Ordering::Relaxed)) };
         let words: [u64; EXT_SCAN] = core::array::from_fn(|i| ext.head[i].load(Ordering::Relaxed));
-        let result = if ext.more.is_none() {
-            apply_words::<EXT_SCAN>(&words, a, clock, sites, merge).filter(|&(_, n)| n > 2)
-        } else {
+        let result = if ext.more.is_some() {
             None
+        } else if let Some(i) = refreshed_read(&words, sites, a, clock) {
+            let mut out = words;
+            out[i] = record_word(a.site, a.mask, a.epoch.time());
+            Some(out)
+        } else {
+            apply_words::<EXT_SCAN>(&words, a, clock, sites, merge)
+                .filter(|&(_, n)| n > 2)
+                .map(|(out, _)| out)
         };
         match result {
-            Some((out, _)) => {
+            Some(out) => {
                 for (slot, w) in ext.head.iter().zip(out) {
                     slot.store(w, Ordering::Relaxed);
                 }
@@ -991,65 +1063,6 @@ impl Cell {
                 false
             }
         }
-    }
-
-    /// A plain read of a spilled cell that only moves the reader's own record of this
-    /// very access point (`a.site`, same bytes) to its current time, when every write
-    /// recorded in the cell happened before the access: the commonest update of
-    /// read-shared data (data written once, then concurrent readers each changing
-    /// epoch). Exact as to races: a read races only with writes it does not know of, and
-    /// there are none; reads never cover writes, so those stay as they are. The old
-    /// record is covered (it happened before: `clock` knows it) and gives way to the new
-    /// one, in its place. Other readers' records that also happened before the access
-    /// are kept rather than trimmed: each can only race with what the access itself
-    /// races with (see the module doc), so no report is lost or made up; they go at the
-    /// list's next general update. False, the cell unchanged, otherwise.
-    pub fn try_refresh_read(&self, sites: &SiteTable, a: &NewAccess, clock: &VClock) -> bool {
-        if a.kind != 0 || !self.is_spilled() {
-            return false;
-        }
-        let w0 = self.lock();
-        let unlock = |new: u64| self.w[0].store(new, Ordering::Release);
-        if w0 & EXT == 0 {
-            unlock(w0);
-            return false;
-        }
-        // SAFETY: a spilled cell's word 1 encodes its live `Ext`; the cell lock gives
-        // exclusive access to it.
-        let ext = unsafe { &*ext_ptr(self.w[1].load(Ordering::Relaxed)) };
-        let mut mine = None;
-        let mut bail = ext.more.is_some();
-        for (i, slot) in ext.head.iter().enumerate() {
-            if bail {
-                break;
-            }
-            let w = slot.load(Ordering::Relaxed);
-            if rec_mask(w) == 0 {
-                continue;
-            }
-            if rec_site(w) == a.site {
-                bail = mine.replace(i).is_some(); // two: leave it to `apply`
-            } else {
-                let site = sites.get(rec_site(w));
-                bail = site.kind & KIND_WRITE != 0
-                    && rec_mask(w) & a.mask != 0
-                    && !clock.knows(Epoch::new(site.index, rec_time(w)));
-            }
-        }
-        let now = a.epoch.time();
-        let refreshed = mine.filter(|_| !bail).and_then(|i| {
-            let w = ext.head[i].load(Ordering::Relaxed);
-            let time = rec_time(w);
-            let known = time != now && clock.knows(Epoch::new(a.epoch.index(), time));
-            (known && rec_mask(w) == a.mask).then(|| {
-                ext.head[i].store(record_word(a.site, a.mask, now), Ordering::Relaxed);
-            })
-        });
-        match refreshed {
-            Some(()) => unlock((w0 & CELL_BITS & !LOCK) | next_version(w0)),
-            None => unlock(w0),
-        }
-        refreshed.is_some()
     }
 
     /// Word 0 as it is now (flags included).

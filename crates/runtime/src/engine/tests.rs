@@ -907,7 +907,7 @@ fn long_ranges_update_each_cell_as_a_range_of_that_cell_alone() {
 }
 
 /// Concurrent readers of one location move their own records forward in place
-/// (`Cell::try_refresh_read`): the list keeps one record per reader, each at its
+/// (`refreshed_read`, under `Cell::try_spilled`): the list keeps one record per reader, each at its
 /// reader's latest read, and writes concurrent with those reads are still reported.
 #[test]
 fn readers_of_a_spilled_cell_refresh_their_own_records() {
