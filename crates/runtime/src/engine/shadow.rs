@@ -718,16 +718,19 @@ fn own_check(w: u64, kind: u8, a: &NewAccess, clock: &VClock) -> Option<u64> {
 }
 
 /// Which of a spilled cell's records (`words`, its list's head, nothing past it) a plain
-/// read `a` only moves to its current time: the reader's own record of this very access
-/// point (`a.site`, same bytes), when every write recorded there that shares bytes with
-/// it happened before it. The commonest update of read-shared data (data written once,
-/// then concurrent readers each changing epoch). Exact as to races: a read races only
-/// with writes it does not know of, and there are none; reads never cover writes, so
-/// those stay as they are. The old record is covered (it happened before: `clock` knows
-/// it) and gives way to the new one, in its place. Other readers' records that also
-/// happened before the access are kept rather than trimmed: each can only race with what
-/// the access itself races with (see the module doc), so no report is lost or made up;
-/// they go at the list's next general update. `None` in every other case.
+/// read `a` only moves to its current time: the reader's own record (a read of its
+/// clock index with the same bytes, from this access point or another: `RLock` and
+/// `RUnlock` both read the mutex's state word), when every write recorded there that
+/// shares bytes with it happened before it. The commonest update of read-shared data
+/// (data written once, then concurrent readers each changing epoch). Exact as to races:
+/// a read races only with writes it does not know of, and there are none; reads never
+/// cover writes, so those stay as they are. The old record happened before the access
+/// (the clock is asked: an index is reused once its goroutine has gone, and an earlier
+/// owner's record need not be known) and a plain read covers reads, so it gives way to
+/// the new one, in its place. Other readers' records that also happened before the
+/// access are kept rather than trimmed: each can only race with what the access itself
+/// races with (see the module doc), so no report is lost or made up; they go at the
+/// list's next general update. `None` in every other case.
 fn refreshed_read(
     words: &[u64; EXT_SCAN],
     sites: &SiteTable,
@@ -742,23 +745,24 @@ fn refreshed_read(
         if rec_mask(w) == 0 {
             continue;
         }
-        if rec_site(w) == a.site {
-            if mine.replace(i).is_some() {
-                return None; // two: leave it to `apply`
-            }
-        } else {
+        let own = rec_site(w) == a.site || {
             let site = sites.get(rec_site(w));
-            if site.kind & KIND_WRITE != 0
-                && rec_mask(w) & a.mask != 0
-                && !clock.knows(Epoch::new(site.index, rec_time(w)))
-            {
-                return None;
+            if site.kind & KIND_WRITE != 0 {
+                if rec_mask(w) & a.mask != 0 && !clock.knows(Epoch::new(site.index, rec_time(w))) {
+                    return None;
+                }
+                false
+            } else {
+                site.index == a.epoch.index()
             }
+        };
+        if own && mine.replace(i).is_some() {
+            return None; // two: leave it to `apply`
         }
     }
     let i = mine?;
-    let time = rec_time(words[i]);
-    let known = time != a.epoch.time() && clock.knows(Epoch::new(a.epoch.index(), time));
+    // Same clock index, but possibly an earlier goroutine's (indexes are reused).
+    let known = clock.knows(Epoch::new(a.epoch.index(), rec_time(words[i])));
     (known && rec_mask(words[i]) == a.mask).then_some(i)
 }
 

@@ -938,6 +938,68 @@ fn readers_of_a_spilled_cell_refresh_their_own_records() {
     assert_eq!(t.races(), 2, "{}", t.text());
 }
 
+/// A reader's own record is refreshed whichever of its access points made it (`RLock`
+/// and `RUnlock` both read the mutex's state word): the list keeps the records of other
+/// readers that happened before (the general update would drop them), and a write that
+/// knows only the reader's earlier read still races with the refreshed one.
+#[test]
+fn a_spilled_read_refresh_replaces_the_readers_record_from_another_point() {
+    let t = T::new();
+    let m = t.main();
+    let x = 0xe000;
+    let readers: Vec<_> = (0..4).map(|_| t.go(m)).collect();
+    let w = t.go(m);
+    let sync = |k: usize| APP + 0xe100 + 8 * k;
+    for (k, &g) in readers.iter().enumerate() {
+        t.read(g, x);
+        t.e.release(g, sync(k));
+        t.e.acquire(w, sync(k)); // w knows every first read
+    }
+    t.e.acquire(readers[1], sync(0)); // reader 1 knows reader 0's read
+    t.e.access(readers[1], APP + x, 0x3333, Kind::READ); // another access point
+    let mut words = Vec::new();
+    t.e.shadow.cell(APP + x).record_words(|r| words.push(r));
+    assert_eq!(words.len(), 4, "reader 0's record kept: {words:x?}");
+    assert_eq!(t.races(), 0);
+    t.write(w, x);
+    assert_eq!(t.races(), 1, "{}", t.text());
+}
+
+/// A read refresh takes only records of the reader's clock index that its clock knows:
+/// an index is reused once its goroutine has gone, and that goroutine's read stays.
+#[test]
+fn a_spilled_read_refresh_keeps_an_earlier_owner_of_the_index() {
+    let t = T::new();
+    let m = t.main();
+    let x = 0xf000;
+    let a = t.go(m);
+    let others: Vec<_> = (0..3).map(|_| t.go(m)).collect();
+    for &g in others.iter().chain([a].iter()) {
+        t.read(g, x);
+    }
+    for (k, &g) in others.iter().enumerate() {
+        t.e.release(g, APP + 0xf100 + 8 * k);
+    }
+    let index = a.clock().idx;
+    t.end(a); // nobody learns of its read
+    let b = (0..1000)
+        .map(|_| t.go(m))
+        .find(|g| {
+            g.clock().idx == index || {
+                t.end(g);
+                false
+            }
+        })
+        .expect("an index is reused");
+    for k in 0..others.len() {
+        t.e.acquire(b, APP + 0xf100 + 8 * k); // b knows every read but a's
+    }
+    t.read(b, x); // a's record is of b's index, not known to b
+    assert_eq!(t.races(), 0);
+    t.write(b, x);
+    assert_eq!(t.races(), 1, "{}", t.text());
+}
+
 /// A spilled cell's reader does not refresh its record past a write it does not know:
 /// here an atomic write that knew the reads (so it raced with none and, not covering
 /// plain reads, left them in place).
