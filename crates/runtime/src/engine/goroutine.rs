@@ -32,6 +32,7 @@
 //! registry → goroutine clock lock → sync shard → shadow cell.
 
 use super::clock::{Epoch, Index, Time, VClock};
+use super::shadow::Transition;
 use super::site::SiteId;
 use super::stack::StackId;
 use crate::lock::SpinLock;
@@ -68,12 +69,20 @@ pub struct ClockState {
     /// the goroutine itself advances its own entry (joins never raise it: nobody knows
     /// a later time of the index than its owner), so `tick` and index moves refresh it.
     now: Epoch,
+    /// Changes whenever the clock may have (each [`Goroutine::clock_mut_locked`]): an
+    /// update remembered at one stamp is replayed only at the same ([`UpdateMemo`]).
+    pub stamp: u64,
 }
 
 impl ClockState {
     pub fn new(idx: Index, clock: VClock) -> Self {
         let now = Epoch::new(idx, clock.get(idx));
-        ClockState { idx, clock, now }
+        ClockState {
+            idx,
+            clock,
+            now,
+            stamp: 0,
+        }
     }
 
     #[inline]
@@ -158,6 +167,60 @@ pub fn note_miss<T: Clone + Default>(slots: &mut Vec<T>, misses: &mut u32, max: 
 
 pub const MERGE_CACHE: usize = 16;
 
+/// A goroutine's last inline-cell updates, each `(site, bytes, clock stamp)` →
+/// [`Transition`] (and the composite site it made, 0 if none), direct-mapped. An update
+/// is a function of the cell's words, the access (its epoch, bytes, kind and site) and
+/// the goroutine's clock; the site gives the kind and, with the stamp, the epoch and
+/// clock are the same as when the update was made. So a cell that holds the
+/// transition's old words takes its new ones, exactly (there was no race, or it would
+/// not have been made): code that updates cell after cell the same way (appending
+/// pairs of runes, writing a buffer byte by byte after a new epoch) pays for one
+/// decision per byte pattern and access point instead of one per cell. Allocated on
+/// first use: many goroutines never update a cell.
+#[derive(Default)]
+pub struct UpdateMemo(Option<alloc::boxed::Box<[MemoEntry; UPDATE_MEMO]>>);
+
+const MEMO_BITS: u32 = 4;
+pub const UPDATE_MEMO: usize = 1 << MEMO_BITS;
+
+#[derive(Clone, Copy, Default)]
+pub struct MemoEntry {
+    site: SiteId,
+    mask: u8,
+    merged: SiteId,
+    stamp: u64,
+    made: Transition,
+}
+
+impl UpdateMemo {
+    #[inline(always)]
+    fn slot(site: SiteId, mask: u8) -> usize {
+        // Spreads the single-byte masks of one site over distinct slots.
+        (site.wrapping_add(mask as u32).wrapping_mul(0x9e37_79b1) >> (32 - MEMO_BITS)) as usize
+    }
+
+    /// The update remembered for an access at `site` to bytes `mask` at clock `stamp`,
+    /// and its composite site (0 if none).
+    #[inline(always)]
+    pub fn get(&self, site: SiteId, mask: u8, stamp: u64) -> Option<(Transition, SiteId)> {
+        let e = &self.0.as_ref()?[Self::slot(site, mask)];
+        (e.site == site && e.mask == mask && e.stamp == stamp).then_some((e.made, e.merged))
+    }
+
+    pub fn put(&mut self, site: SiteId, mask: u8, stamp: u64, made: Transition, merged: SiteId) {
+        let slots = self
+            .0
+            .get_or_insert_with(|| alloc::boxed::Box::new([MemoEntry::default(); UPDATE_MEMO]));
+        slots[Self::slot(site, mask)] = MemoEntry {
+            site,
+            mask,
+            merged,
+            stamp,
+            made,
+        };
+    }
+}
+
 /// The interned stack of one shadow-stack depth, and the last access sites seen with it
 /// as prefix: deep recursion revisits the same depths with the same accesses, which a
 /// small shared cache would keep evicting, and a loop body makes a few accesses in turn.
@@ -220,6 +283,8 @@ pub struct Local {
     pub merges: [(u64, u8, SiteId); MERGE_CACHE],
     /// The sites of the current clock index seen lately (for the shadow fast path).
     pub own_sites: super::shadow::OwnSites,
+    /// Inline-cell updates made lately, for the next cells that hold the same words.
+    pub update_memo: UpdateMemo,
     pub ignore_sync: u32,
     /// The last own time at which this goroutine left a record in the shadow: if it ends
     /// without one at its final time, that time holds nothing anyone must know.
@@ -278,6 +343,7 @@ impl Goroutine {
                 node_cache: GrowingCache::new(),
                 merges: [(0, 0, 0); MERGE_CACHE],
                 own_sites: super::shadow::OwnSites::new(),
+                update_memo: UpdateMemo::default(),
                 ignore_sync: 0,
                 recorded_at: 0,
                 scratch: Vec::new(),
@@ -299,7 +365,9 @@ impl Goroutine {
     #[inline]
     pub fn clock_mut_locked(&self) -> &mut ClockState {
         // SAFETY: exclusive by the module's locking protocol.
-        unsafe { &mut *self.clock.get() }
+        let st = unsafe { &mut *self.clock.get() };
+        st.stamp = st.stamp.wrapping_add(1);
+        st
     }
 
     #[allow(clippy::mut_from_ref)]

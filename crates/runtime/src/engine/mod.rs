@@ -470,10 +470,21 @@ impl<H: Host> Engine<H> {
     #[inline(never)]
     fn access_slow(&self, g: &Goroutine, base: usize, mask: u8, kind: u8, pc: usize) {
         let fresh = self.shadow.cell(base).word0() == 0;
-        if !fresh && self.slow_path_hit(g, base, mask, kind) {
-            return;
-        }
-        let site = self.access_site(g, pc, kind);
+        let site = if fresh {
+            self.access_site(g, pc, kind)
+        } else {
+            // A remembered update first: it is only found for a cell that was no hit.
+            let cached = self.cached_site(g, pc, kind);
+            if let Some(site) = cached
+                && self.replayed_update(g, base, mask, kind, site)
+            {
+                return;
+            }
+            if self.slow_path_hit(g, base, mask, kind) {
+                return;
+            }
+            cached.unwrap_or_else(|| self.intern_site(g, pc, kind))
+        };
         // Fresh memory (most slow-path accesses of compress/flate's tests) tries the
         // one-CAS fill first; a cell seen non-empty goes straight to the update.
         let race = if fresh {
@@ -484,6 +495,33 @@ impl<H: Host> Engine<H> {
         if let Some(race) = race {
             self.report_race(g, race);
         }
+    }
+
+    /// Whether the cell took the update the goroutine remembers for an access at `site`
+    /// to `mask` (see [`goroutine::UpdateMemo`]): one CAS when the cell holds the words
+    /// that update started from.
+    #[inline(always)]
+    fn replayed_update(
+        &self,
+        g: &Goroutine,
+        base: usize,
+        mask: u8,
+        kind: u8,
+        site: SiteId,
+    ) -> bool {
+        let st = g.clock();
+        let l = g.local();
+        let Some((made, merged)) = l.update_memo.get(site, mask, st.stamp) else {
+            return false;
+        };
+        if !self.shadow.cell(base).replay(&made) {
+            return false;
+        }
+        l.recorded_at = st.epoch().time();
+        if merged != 0 {
+            l.own_sites.insert(merged, kind);
+        }
+        true
     }
 
     /// The first access to an empty cell: its record, with one CAS; returns the record
@@ -761,7 +799,11 @@ impl<H: Host> Engine<H> {
             .try_own(a, &st.clock, &local.own_sites, &mut merge)
             .or_else(|| cell.try_widen(&self.sites, a, &st.clock))
             .or_else(|| cell.try_inline(&self.sites, a, &st.clock, &mut merge));
-        if made.is_some() {
+        if let Some(t) = *made {
+            // A fill is not remembered: `replay` would take it for any empty cell.
+            if !t.fills() {
+                local.update_memo.put(site, mask, st.stamp, t, merged);
+            }
             if merged != 0 {
                 // The record joined was of the access's epoch and kind, so its new site
                 // is of `g`'s current index and of `kind` (see `SiteTable::merge`), as

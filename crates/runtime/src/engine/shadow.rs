@@ -476,7 +476,7 @@ pub struct Cell {
 /// updated by the same access in the same call (a range: the site, epoch and clock do
 /// not change within it), becomes exactly `new` ([`Cell::replay`]), races included:
 /// there are none, or the update would not have been made.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Transition {
     old: [u64; 2],
     new: [u64; 2],

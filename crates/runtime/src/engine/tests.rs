@@ -1020,3 +1020,34 @@ fn a_spilled_read_refresh_checks_the_writes_beside_it() {
     t.read(readers[1], y); // a later epoch, its own record in place: still a race
     assert_eq!(t.races(), 1, "{}", t.text());
 }
+
+/// Cells updated the same way replay the goroutine's remembered update
+/// (`UpdateMemo`) only while its clock is the one the update was decided with: after
+/// an acquire, the same words take another update.
+#[test]
+fn a_remembered_update_is_not_replayed_after_the_clock_changed() {
+    let t = T::new();
+    let m = t.main();
+    let h = t.go(m);
+    let g = t.go(m);
+    let (a, b, c) = (APP + 0xa004, APP + 0xa104, APP + 0xa304);
+    let words = |addr: usize| {
+        let mut w = Vec::new();
+        t.e.shadow.cell(addr).record_words(|r| w.push(r));
+        w
+    };
+    for addr in [a, b, c] {
+        t.e.access(h, addr, 0x50, Kind::READ);
+    }
+    t.e.func_enter(g, 0x700); // as in Go: remembered sites are on a call stack
+    t.e.access(g, a, 0x60, Kind::READ); // h's read unknown: both stay
+    assert_eq!(words(a).len(), 2);
+    t.e.release(h, APP + 0xa200);
+    t.e.acquire(g, APP + 0xa200); // now g's read covers h's
+    t.e.access(g, b, 0x60, Kind::READ);
+    assert_eq!(words(b).len(), 1, "{:x?}", words(b));
+    // While the clock stays, the same update is made (replayed).
+    t.e.access(g, c, 0x60, Kind::READ);
+    assert_eq!(words(c), words(b));
+    assert_eq!(t.races(), 0);
+}
