@@ -732,7 +732,7 @@ fn own_check(w: u64, kind: u8, a: &NewAccess, clock: &VClock) -> Option<u64> {
 /// races with (see the module doc), so no report is lost or made up; they go at the
 /// list's next general update. `None` in every other case.
 fn refreshed_read(
-    words: &[u64; EXT_SCAN],
+    words: impl IntoIterator<Item = u64> + Clone,
     sites: &SiteTable,
     a: &NewAccess,
     clock: &VClock,
@@ -741,7 +741,8 @@ fn refreshed_read(
         return None;
     }
     let mut mine = None;
-    for (i, &w) in words.iter().enumerate() {
+    let mut own_word = 0;
+    for (i, w) in words.into_iter().enumerate() {
         if rec_mask(w) == 0 {
             continue;
         }
@@ -756,14 +757,29 @@ fn refreshed_read(
                 site.index == a.epoch.index()
             }
         };
-        if own && mine.replace(i).is_some() {
-            return None; // two: leave it to `apply`
+        if own {
+            if mine.replace(i).is_some() {
+                return None; // two: leave it to `apply`
+            }
+            own_word = w;
         }
     }
     let i = mine?;
     // Same clock index, but possibly an earlier goroutine's (indexes are reused).
-    let known = clock.knows(Epoch::new(a.epoch.index(), rec_time(words[i])));
-    (known && rec_mask(words[i]) == a.mask).then_some(i)
+    let known = clock.knows(Epoch::new(a.epoch.index(), rec_time(own_word)));
+    (known && rec_mask(own_word) == a.mask).then_some(i)
+}
+
+/// Whether one of `words` makes the access `a` change nothing (the same-epoch check of
+/// [`Probe::hits`], with the site table): a list too long for the lock-free check
+/// (records past its head) decides it here, under the lock.
+fn same_epoch_hit(words: impl IntoIterator<Item = u64>, sites: &SiteTable, a: &NewAccess) -> bool {
+    words.into_iter().any(|w| {
+        rec_mask(w) & a.mask == a.mask && rec_time(w) == a.epoch.time() && {
+            let site = sites.get(rec_site(w));
+            site.index == a.epoch.index() && covers(site.kind, a.kind)
+        }
+    })
 }
 
 impl Cell {
@@ -1020,7 +1036,8 @@ impl Cell {
     /// location keep one record each, which spills their cell; each of them changing
     /// epoch then costs this instead of decoding and rewriting the whole list, and a
     /// plain read that only moves its own record forward ([`refreshed_read`]) not even
-    /// the general decision.
+    /// the general decision. Longer lists take only that refresh and the same-epoch
+    /// check ([`Cell::long_list_kept`]).
     pub fn try_spilled(
         &self,
         sites: &SiteTable,
@@ -1037,12 +1054,20 @@ impl Cell {
             return false;
         }
         // SAFETY: a spilled cell's word 1 encodes its live `Ext`; the cell lock gives
-        // exclusive access to it.
-        let ext = unsafe { &*ext_ptr(self.w[1].load(Ordering::Relaxed)) };
+        // exclusive access to it (lock-free readers only load `head`, atomically).
+        let ext = unsafe { &mut *ext_ptr(self.w[1].load(Ordering::Relaxed)) };
         let words: [u64; EXT_SCAN] = core::array::from_fn(|i| ext.head[i].load(Ordering::Relaxed));
-        let result = if ext.more.is_some() {
-            None
-        } else if let Some(i) = refreshed_read(&words, sites, a, clock) {
+        if let Some(more) = ext.more.as_deref_mut() {
+            let done = Self::long_list_kept(&ext.head, &words, more, sites, a, clock);
+            let version = if done {
+                next_version(w0)
+            } else {
+                w0 & VERSION_MASK
+            };
+            self.w[0].store((w0 & CELL_BITS & !LOCK) | version, Ordering::Release);
+            return done;
+        }
+        let result = if let Some(i) = refreshed_read(words, sites, a, clock) {
             let mut out = words;
             out[i] = record_word(a.site, a.mask, a.epoch.time());
             Some(out)
@@ -1067,6 +1092,37 @@ impl Cell {
                 false
             }
         }
+    }
+
+    /// [`Cell::try_spilled`] on a list with records past its head (`more`): only the
+    /// updates that leave the list as long as it is, on the words in place — a
+    /// same-epoch hit (which the lock-free check, looking at the head only, misses for
+    /// the records past it) and a read's refresh ([`refreshed_read`]). Everything else
+    /// decodes the list ([`Cell::with_records`]). Many goroutines reading one word (a
+    /// flag that hundreds of waiters check) keep a record each; each read would
+    /// otherwise decode, decide and rewrite them all. True if the access was decided;
+    /// the caller bumps the version (harmless after a hit).
+    fn long_list_kept(
+        head: &[AtomicU64; EXT_SCAN],
+        words: &[u64; EXT_SCAN],
+        more: &mut [u64],
+        sites: &SiteTable,
+        a: &NewAccess,
+        clock: &VClock,
+    ) -> bool {
+        let all = words.iter().chain(more.iter()).copied();
+        if same_epoch_hit(all.clone(), sites, a) {
+            return true;
+        }
+        let Some(i) = refreshed_read(all, sites, a, clock) else {
+            return false;
+        };
+        let word = record_word(a.site, a.mask, a.epoch.time());
+        match i.checked_sub(EXT_SCAN) {
+            Some(j) => more[j] = word,
+            None => head[i].store(word, Ordering::Relaxed),
+        }
+        true
     }
 
     /// Word 0 as it is now (flags included).

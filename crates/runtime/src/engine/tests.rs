@@ -1051,3 +1051,38 @@ fn a_remembered_update_is_not_replayed_after_the_clock_changed() {
     assert_eq!(words(c), words(b));
     assert_eq!(t.races(), 0);
 }
+
+/// A list with records past its head (here twelve readers of one word) decides a
+/// reader's same-epoch read and its refresh at a new epoch on the words in place
+/// (`Cell::long_list_kept`): the list keeps one record per reader, other readers'
+/// earlier records included, and a write that knows only a reader's first read still
+/// races with its later one.
+#[test]
+fn a_long_spilled_list_refreshes_and_hits_in_place() {
+    let t = T::new();
+    let m = t.main();
+    let x = 0xb000;
+    let readers: Vec<_> = (0..12).map(|_| t.go(m)).collect();
+    let w = t.go(m);
+    let sync = |k: usize| APP + 0xb100 + 8 * k;
+    for (k, &g) in readers.iter().enumerate() {
+        t.read(g, x);
+        t.read(g, x); // same epoch: a hit, found past the list's head
+        t.e.release(g, sync(k));
+        t.e.acquire(w, sync(k)); // w knows every first read
+    }
+    let words = || {
+        let mut v = Vec::new();
+        t.e.shadow.cell(APP + x).record_words(|r| v.push(r));
+        v
+    };
+    assert_eq!(words().len(), 12);
+    t.e.acquire(readers[11], sync(0)); // reader 11 knows reader 0's read
+    for &g in readers.iter().rev() {
+        t.e.access(g, APP + x, 0x3333, Kind::READ); // refreshed in place
+        assert_eq!(words().len(), 12, "reader 0's record kept: {:x?}", words());
+    }
+    assert_eq!(t.races(), 0);
+    t.write(w, x);
+    assert_eq!(t.races(), 1, "{}", t.text());
+}
