@@ -1285,6 +1285,23 @@ impl Cell {
     /// was a locked instruction for nothing. A cell found locked or owning an
     /// out-of-line list still takes the lock, so the list is freed exactly once even if
     /// a buggy program did touch it.
+    /// [`Cell::reset`] of a cell without flags (records only, inline), or nothing for an
+    /// empty one, without a store (so an untouched page stays untouched); false for a
+    /// cell with flags, left as it is for the caller. For memory no access can reach
+    /// (being allocated or freed), as `reset`.
+    #[inline(always)]
+    pub fn clear_if_plain(&self) -> bool {
+        let w0 = self.w[0].load(Ordering::Relaxed);
+        if w0 & CELL_BITS != 0 {
+            return false;
+        }
+        if w0 | self.w[1].load(Ordering::Relaxed) != 0 {
+            self.w[1].store(0, Ordering::Relaxed);
+            self.w[0].store(0, Ordering::Release);
+        }
+        true
+    }
+
     pub fn reset(&self) {
         if self.w[0].load(Ordering::Relaxed) & (LOCK | EXT) == 0 {
             self.w[1].store(0, Ordering::Relaxed);
@@ -1445,14 +1462,31 @@ impl Shadow {
                 return; // nothing to do here since the last reset
             }
             let mut base = lo & !7;
-            while base < hi {
-                if whole || self.covers(base.max(lo)) {
-                    let cell = self.cell(base);
-                    if !cell.is_empty() {
-                        reset_cell(base, cell);
+            if whole {
+                // SAFETY: `[lo, hi)` is covered, so the shadow of its cells is mapped (one
+                // contiguous range: cells are laid out in address order), and Cell is
+                // plain atomics.
+                let cells = unsafe {
+                    core::slice::from_raw_parts(
+                        self.cell(base) as *const Cell,
+                        (hi - base).div_ceil(8),
+                    )
+                };
+                for (i, cell) in cells.iter().enumerate() {
+                    if !cell.clear_if_plain() {
+                        reset_cell(base + 8 * i, cell);
                     }
                 }
-                base += 8;
+            } else {
+                while base < hi {
+                    if self.covers(base.max(lo)) {
+                        let cell = self.cell(base);
+                        if !cell.is_empty() {
+                            reset_cell(base, cell);
+                        }
+                    }
+                    base += 8;
+                }
             }
             if whole && lo.is_multiple_of(APP_PER_SHADOW_PAGE) && hi - lo == APP_PER_SHADOW_PAGE {
                 m.store(0, Ordering::Relaxed);
