@@ -81,6 +81,12 @@ impl T {
     fn races(&self) -> u64 {
         self.e.report_count()
     }
+    /// The record words of the cell of `addr` (an engine address, `APP` included).
+    fn record_words(&self, addr: usize) -> Vec<u64> {
+        let mut words = Vec::new();
+        self.e.shadow.cell(addr).record_words(|w| words.push(w));
+        words
+    }
     fn text(&self) -> String {
         String::from_utf8(self.e.host.out.lock().unwrap().clone()).unwrap()
     }
@@ -875,11 +881,7 @@ fn long_ranges_update_each_cell_as_a_range_of_that_cell_alone() {
             t.e.access_range(g, y + cell, 8, pc, kind);
         }
     };
-    let records = |at: usize| {
-        let mut words = Vec::new();
-        t.e.shadow.cell(at).record_words(|w| words.push(w));
-        words
-    };
+    let records = |at: usize| t.record_words(at);
     // Fresh memory but for one cell read earlier: the write fills the empty cells
     // with one CAS each (`RangeWalk::fill`) and updates the other.
     t.e.access_range(m, x + 24, 8, 0x08, Kind::READ);
@@ -926,8 +928,7 @@ fn readers_of_a_spilled_cell_refresh_their_own_records() {
     for &g in &readers {
         t.read(g, x); // a later epoch: refreshed in place
     }
-    let mut words = Vec::new();
-    t.e.shadow.cell(APP + x).record_words(|r| words.push(r));
+    let words = t.record_words(APP + x);
     assert_eq!(words.len(), 5, "{words:x?}");
     assert_eq!(t.races(), 0);
     t.write(w, x); // knows the first reads only
@@ -957,8 +958,7 @@ fn a_spilled_read_refresh_replaces_the_readers_record_from_another_point() {
     }
     t.e.acquire(readers[1], sync(0)); // reader 1 knows reader 0's read
     t.e.access(readers[1], APP + x, 0x3333, Kind::READ); // another access point
-    let mut words = Vec::new();
-    t.e.shadow.cell(APP + x).record_words(|r| words.push(r));
+    let words = t.record_words(APP + x);
     assert_eq!(words.len(), 4, "reader 0's record kept: {words:x?}");
     assert_eq!(t.races(), 0);
     t.write(w, x);
@@ -1031,11 +1031,7 @@ fn a_remembered_update_is_not_replayed_after_the_clock_changed() {
     let h = t.go(m);
     let g = t.go(m);
     let (a, b, c) = (APP + 0xa004, APP + 0xa104, APP + 0xa304);
-    let words = |addr: usize| {
-        let mut w = Vec::new();
-        t.e.shadow.cell(addr).record_words(|r| w.push(r));
-        w
-    };
+    let words = |addr: usize| t.record_words(addr);
     for addr in [a, b, c] {
         t.e.access(h, addr, 0x50, Kind::READ);
     }
@@ -1071,11 +1067,7 @@ fn a_long_spilled_list_refreshes_and_hits_in_place() {
         t.e.release(g, sync(k));
         t.e.acquire(w, sync(k)); // w knows every first read
     }
-    let words = || {
-        let mut v = Vec::new();
-        t.e.shadow.cell(APP + x).record_words(|r| v.push(r));
-        v
-    };
+    let words = || t.record_words(APP + x);
     assert_eq!(words().len(), 12);
     t.e.acquire(readers[11], sync(0)); // reader 11 knows reader 0's read
     for &g in readers.iter().rev() {
