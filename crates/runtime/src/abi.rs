@@ -109,7 +109,7 @@ pub extern "C" fn __tsan_finalizer_goroutine(ctx: Ctx) {
 
 /// `__tsan_malloc(ctx, pc, p, sz)`: Go always passes ctx = pc = 0, so this trampoline
 /// replaces them with R14 (the current `*runtime.g`, which Go's `racecall<>` keeps in
-/// R14 across the C call) and RBP (Go's frame pointer), and jumps to [`malloc_with_g`];
+/// R14 across the C call) and RBP (Go's frame pointer), and jumps to `malloc_with_g`;
 /// `alloc_site` works out the allocating goroutine and function from them.
 #[cfg(target_arch = "x86_64")]
 #[unsafe(naked)]

@@ -10,6 +10,9 @@
 //! panic (the object linked into Go programs); a build that unwinds is a host-side build
 //! (unit tests, the fuzz targets in `fuzz/`) and uses `std`'s instead.
 #![cfg_attr(not(any(test, panic = "unwind")), no_std)]
+// The docs are for the runtime's maintainers (`cargo doc --document-private-items`):
+// they link the private constants and helpers that state the invariants.
+#![allow(rustdoc::private_intra_doc_links)]
 
 extern crate alloc;
 

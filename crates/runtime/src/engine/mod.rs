@@ -19,6 +19,18 @@
 //! * Every record carries an interned stack ([`stack`]), so both stacks of a race are
 //!   always printed, however old the earlier access is.
 //!
+//! # Paths of an access, cheapest first
+//! 1. The same-epoch check, inlined in each entry point: a record of the goroutine's
+//!    current epoch already covers the bytes and kind (lock-free loads, `shadow`).
+//! 2. A remembered update (`goroutine::UpdateMemo`): the goroutine made an update from
+//!    exactly this cell's words, for this site and bytes, at this clock stamp; the cell
+//!    takes the same new words with one CAS. Exact because an update is a function of
+//!    the words, the access and the clock, and the stamp changes with every clock
+//!    change.
+//! 3. The word-level update of an inline cell under its lock (`shadow::Cell::try_own`,
+//!    `try_widen`, `try_inline`), or of a spilled list in place (`try_spilled`).
+//! 4. The general update on the decoded list (`shadow::apply`), which also finds races.
+//!
 //! # Invariants
 //! * A goroutine context is used by one thread at a time; its `Local` part is touched
 //!   only by that thread, its clock is written only under its `clock_lock`.
