@@ -775,10 +775,9 @@ fn refreshed_read(
 /// (records past its head) decides it here, under the lock.
 fn same_epoch_hit(words: impl IntoIterator<Item = u64>, sites: &SiteTable, a: &NewAccess) -> bool {
     words.into_iter().any(|w| {
-        rec_mask(w) & a.mask == a.mask && rec_time(w) == a.epoch.time() && {
-            let site = sites.get(rec_site(w));
-            site.index == a.epoch.index() && covers(site.kind, a.kind)
-        }
+        rec_mask(w) & a.mask == a.mask
+            && rec_time(w) == a.epoch.time()
+            && site_hits(rec_site(w), sites, a.epoch, a.kind)
     })
 }
 
@@ -1059,12 +1058,7 @@ impl Cell {
         let words: [u64; EXT_SCAN] = core::array::from_fn(|i| ext.head[i].load(Ordering::Relaxed));
         if let Some(more) = ext.more.as_deref_mut() {
             let done = Self::long_list_kept(&ext.head, &words, more, sites, a, clock);
-            let version = if done {
-                next_version(w0)
-            } else {
-                w0 & VERSION_MASK
-            };
-            self.w[0].store((w0 & CELL_BITS & !LOCK) | version, Ordering::Release);
+            self.unlock_spilled(w0, done);
             return done;
         }
         let result = if let Some(i) = refreshed_read(words, sites, a, clock) {
@@ -1076,22 +1070,24 @@ impl Cell {
                 .filter(|&(_, n)| n > 2)
                 .map(|(out, _)| out)
         };
-        match result {
-            Some(out) => {
-                for (slot, w) in ext.head.iter().zip(out) {
-                    slot.store(w, Ordering::Relaxed);
-                }
-                self.w[0].store(
-                    (w0 & CELL_BITS & !LOCK) | next_version(w0),
-                    Ordering::Release,
-                );
-                true
-            }
-            None => {
-                self.w[0].store(w0, Ordering::Release);
-                false
+        if let Some(out) = result {
+            for (slot, w) in ext.head.iter().zip(out) {
+                slot.store(w, Ordering::Relaxed);
             }
         }
+        self.unlock_spilled(w0, result.is_some());
+        result.is_some()
+    }
+
+    /// Releases the lock of a spilled cell whose word 0 was `w0` before locking, with a
+    /// new version if its list `changed` (lock-free readers check the version).
+    fn unlock_spilled(&self, w0: u64, changed: bool) {
+        let w0 = if changed {
+            (w0 & CELL_BITS & !LOCK) | next_version(w0)
+        } else {
+            w0
+        };
+        self.w[0].store(w0, Ordering::Release);
     }
 
     /// [`Cell::try_spilled`] on a list with records past its head (`more`): only the
@@ -1101,7 +1097,7 @@ impl Cell {
     /// decodes the list ([`Cell::with_records`]). Many goroutines reading one word (a
     /// flag that hundreds of waiters check) keep a record each; each read would
     /// otherwise decode, decide and rewrite them all. True if the access was decided;
-    /// the caller bumps the version (harmless after a hit).
+    /// the caller then bumps the version (harmless after a hit).
     fn long_list_kept(
         head: &[AtomicU64; EXT_SCAN],
         words: &[u64; EXT_SCAN],
@@ -1277,22 +1273,21 @@ impl Cell {
         }
     }
 
-    /// Forgets every record (and the sync marker); frees the out-of-line list.
-    ///
-    /// Called only on memory being allocated or freed, which no access can reach (Go
-    /// touches neither unreachable nor unallocated memory), so an inline cell is
-    /// cleared with plain stores: the lock's CAS, once per cell of every allocation,
-    /// was a locked instruction for nothing. A cell found locked or owning an
-    /// out-of-line list still takes the lock, so the list is freed exactly once even if
-    /// a buggy program did touch it.
     /// [`Cell::reset`] of a cell without flags (records only, inline), or nothing for an
-    /// empty one, without a store (so an untouched page stays untouched); false for a
-    /// cell with flags, left as it is for the caller. For memory no access can reach
-    /// (being allocated or freed), as `reset`.
+    /// empty one; false for a cell with flags, left as it is for the caller (a sync
+    /// object must go first). For memory no access can reach, as `reset`.
     #[inline(always)]
     pub fn clear_if_plain(&self) -> bool {
+        self.clear_unless(CELL_BITS)
+    }
+
+    /// Empties an inline cell none of whose `flags` is set, with plain stores and none
+    /// at all when it is already empty (so an untouched page stays untouched); false,
+    /// the cell as it is, when one is set.
+    #[inline(always)]
+    fn clear_unless(&self, flags: u64) -> bool {
         let w0 = self.w[0].load(Ordering::Relaxed);
-        if w0 & CELL_BITS != 0 {
+        if w0 & flags != 0 {
             return false;
         }
         if w0 | self.w[1].load(Ordering::Relaxed) != 0 {
@@ -1302,10 +1297,16 @@ impl Cell {
         true
     }
 
+    /// Forgets every record (and the sync marker); frees the out-of-line list.
+    ///
+    /// Called only on memory being allocated or freed, which no access can reach (Go
+    /// touches neither unreachable nor unallocated memory), so an inline cell is
+    /// cleared with plain stores: the lock's CAS, once per cell of every allocation,
+    /// was a locked instruction for nothing. A cell found locked or owning an
+    /// out-of-line list still takes the lock, so the list is freed exactly once even if
+    /// a buggy program did touch it.
     pub fn reset(&self) {
-        if self.w[0].load(Ordering::Relaxed) & (LOCK | EXT) == 0 {
-            self.w[1].store(0, Ordering::Relaxed);
-            self.w[0].store(0, Ordering::Release);
+        if self.clear_unless(LOCK | EXT) {
             return;
         }
         let w0 = self.lock();
@@ -1461,6 +1462,12 @@ impl Shadow {
             if m.load(Ordering::Relaxed) & skip == 0 {
                 return; // nothing to do here since the last reset
             }
+            // Flagless cells are cleared in place; the rest go to `reset_cell`.
+            let mut visit = |base: usize, cell: &Cell| {
+                if !cell.clear_if_plain() {
+                    reset_cell(base, cell);
+                }
+            };
             let mut base = lo & !7;
             if whole {
                 // SAFETY: `[lo, hi)` is covered, so the shadow of its cells is mapped (one
@@ -1473,17 +1480,12 @@ impl Shadow {
                     )
                 };
                 for (i, cell) in cells.iter().enumerate() {
-                    if !cell.clear_if_plain() {
-                        reset_cell(base + 8 * i, cell);
-                    }
+                    visit(base + 8 * i, cell);
                 }
             } else {
                 while base < hi {
                     if self.covers(base.max(lo)) {
-                        let cell = self.cell(base);
-                        if !cell.is_empty() {
-                            reset_cell(base, cell);
-                        }
+                        visit(base, self.cell(base));
                     }
                     base += 8;
                 }
