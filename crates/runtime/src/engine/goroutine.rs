@@ -26,19 +26,19 @@
 //!
 //! # Concurrency
 //! A goroutine context is used by one OS thread at a time (Go's `…g(gp, addr)` calls use a
-//! parked goroutine's context). Its clock and index are written only under its
-//! `clock_lock`; the owner reads them without the lock (it is the only writer), and other
-//! threads (`acquire_global`) read them under it. Lock order:
-//! registry → goroutine clock lock → sync shard → shadow cell.
+//! parked goroutine's context). Its clock and index are read and written only by that
+//! thread, without a lock; the one thing other threads read (`acquire_global`) is its
+//! current epoch, which the owner publishes in an atomic word after each change
+//! ([`Goroutine::publish_epoch`]). Lock order: registry → sync shard → shadow cell.
 
 use super::clock::{Epoch, Index, Time, VClock};
-use super::shadow::Transition;
+use super::shadow::{OwnSites, OwnTransition, Transition};
 use super::site::SiteId;
 use super::stack::StackId;
-use crate::lock::SpinLock;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 /// What a report needs about a goroutine: kept while it is alive, while any shadow
 /// record of it may remain, and while a kept goroutine descends from it (see
@@ -69,7 +69,10 @@ pub struct ClockState {
     /// the goroutine itself advances its own entry (joins never raise it: nobody knows
     /// a later time of the index than its owner), so `tick` and index moves refresh it.
     now: Epoch,
-    /// Changes whenever the clock may have (each [`Goroutine::clock_mut_locked`]): an
+    /// The goroutine's first time on its index: records of the index from `born` on
+    /// are its own (earlier owners of the index ended before).
+    pub born: Time,
+    /// Changes whenever the clock may have (each [`Goroutine::clock_mut`]): an
     /// update remembered at one stamp is replayed only at the same ([`UpdateMemo`]).
     pub stamp: u64,
 }
@@ -81,6 +84,7 @@ impl ClockState {
             idx,
             clock,
             now,
+            born: now.time(),
             stamp: 0,
         }
     }
@@ -91,17 +95,18 @@ impl ClockState {
         self.now
     }
 
-    /// Sets the goroutine's own time (under its clock lock).
+    /// Sets the goroutine's own time (then [`Goroutine::publish_epoch`]).
     pub fn set_own_time(&mut self, t: Time) {
         self.clock.set(self.idx, t);
         self.now = Epoch::new(self.idx, t);
     }
 
-    /// Moves the goroutine to index `idx` with `clock` (under its clock lock).
+    /// Moves the goroutine to index `idx` with `clock` (then [`Goroutine::publish_epoch`]).
     pub fn move_to(&mut self, idx: Index, clock: VClock) {
         self.idx = idx;
         self.clock = clock;
         self.now = Epoch::new(idx, self.clock.get(idx));
+        self.born = self.now.time();
     }
 }
 
@@ -167,16 +172,18 @@ pub fn note_miss<T: Clone + Default>(slots: &mut Vec<T>, misses: &mut u32, max: 
 
 pub const MERGE_CACHE: usize = 16;
 
-/// A goroutine's last inline-cell updates, each `(site, bytes, clock stamp)` →
-/// [`Transition`] (and the composite site it made, 0 if none), direct-mapped. An update
-/// is a function of the cell's words, the access (its epoch, bytes, kind and site) and
-/// the goroutine's clock; the site gives the kind and, with the stamp, the epoch and
-/// clock are the same as when the update was made. So a cell that holds the
-/// transition's old words takes its new ones, exactly (there was no race, or it would
-/// not have been made): code that updates cell after cell the same way (appending
-/// pairs of runes, writing a buffer byte by byte after a new epoch) pays for one
-/// decision per byte pattern and access point instead of one per cell. Allocated on
-/// first use: many goroutines never update a cell.
+/// A goroutine's last inline-cell updates, each `(site, bytes)` → the update (and the
+/// composite site it made, 0 if none), with the clock *stamp* and the time at which it
+/// was made, direct-mapped. An update is a function of the cell's words, the access (its
+/// epoch, bytes, kind and site) and the goroutine's clock; the site gives the kind. So a
+/// cell that holds the old words of an update remembered at the same stamp (the epoch
+/// and clock unchanged) takes its new ones, exactly (there was no race, or it would not
+/// have been made): code that updates cell after cell the same way (appending pairs of
+/// runes, writing a buffer byte by byte after a new epoch) pays for one decision per
+/// byte pattern and access point instead of one per cell. At another stamp, an update
+/// of the goroutine's own records still holds with their times shifted
+/// ([`OwnTransition`], derived when first needed: most updates are replayed at their
+/// own stamp or never). Allocated on first use: many goroutines never update a cell.
 #[derive(Default)]
 pub struct UpdateMemo(Option<alloc::boxed::Box<[MemoEntry; UPDATE_MEMO]>>);
 
@@ -187,9 +194,25 @@ pub const UPDATE_MEMO: usize = 1 << MEMO_BITS;
 pub struct MemoEntry {
     site: SiteId,
     mask: u8,
-    merged: SiteId,
-    stamp: u64,
-    made: Transition,
+    /// The composite site the update made, 0 if none.
+    pub merged: SiteId,
+    pub stamp: u64,
+    /// The goroutine's time when it made the update.
+    at: Time,
+    pub made: Transition,
+    /// `made` without its times, once asked for: `None` until then, `Some(None)` when
+    /// it is not an update of the goroutine's own records.
+    own: Option<Option<OwnTransition>>,
+}
+
+impl MemoEntry {
+    /// `made` without its times ([`OwnTransition::of`]), computed on the first call.
+    #[inline]
+    pub fn own_form(&mut self, own: &OwnSites, born: Time) -> Option<OwnTransition> {
+        *self
+            .own
+            .get_or_insert_with(|| OwnTransition::of(&self.made, own, self.at, born))
+    }
 }
 
 impl UpdateMemo {
@@ -199,15 +222,22 @@ impl UpdateMemo {
         (site.wrapping_add(mask as u32).wrapping_mul(0x9e37_79b1) >> (32 - MEMO_BITS)) as usize
     }
 
-    /// The update remembered for an access at `site` to bytes `mask` at clock `stamp`,
-    /// and its composite site (0 if none).
+    /// The last update remembered for an access at `site` to bytes `mask`.
     #[inline(always)]
-    pub fn get(&self, site: SiteId, mask: u8, stamp: u64) -> Option<(Transition, SiteId)> {
-        let e = &self.0.as_ref()?[Self::slot(site, mask)];
-        (e.site == site && e.mask == mask && e.stamp == stamp).then_some((e.made, e.merged))
+    pub fn get(&mut self, site: SiteId, mask: u8) -> Option<&mut MemoEntry> {
+        let e = &mut self.0.as_mut()?[Self::slot(site, mask)];
+        (e.site == site && e.mask == mask).then_some(e)
     }
 
-    pub fn put(&mut self, site: SiteId, mask: u8, stamp: u64, made: Transition, merged: SiteId) {
+    pub fn put(
+        &mut self,
+        site: SiteId,
+        mask: u8,
+        stamp: u64,
+        at: Time,
+        made: Transition,
+        merged: SiteId,
+    ) {
         let slots = self
             .0
             .get_or_insert_with(|| alloc::boxed::Box::new([MemoEntry::default(); UPDATE_MEMO]));
@@ -216,8 +246,16 @@ impl UpdateMemo {
             mask,
             merged,
             stamp,
+            at,
             made,
+            own: None,
         };
+    }
+
+    /// Forgets every update (the goroutine moved to another clock index, so its times
+    /// restart: [`super::shadow::Cell::replay_own`] compares them).
+    pub fn clear(&mut self) {
+        self.0 = None;
     }
 }
 
@@ -314,26 +352,29 @@ impl Local {
 
 pub struct Goroutine {
     pub tid: u32,
-    pub clock_lock: SpinLock<()>,
+    /// The clock's current epoch (its bits), for other threads: the owner stores
+    /// it after every change of its own time or index.
+    published: AtomicU64,
     clock: UnsafeCell<ClockState>,
     local: UnsafeCell<Local>,
     /// Position in the registry's live list.
     pub(crate) live_slot: UnsafeCell<usize>,
 }
 
-// SAFETY: see the module doc: `clock` is written only under `clock_lock` and read
-// without it only by the one thread using the context; `local` is used only by that
-// thread; `live_slot` only under the registry lock.
+// SAFETY: see the module doc: `clock` and `local` are used only by the one thread using
+// the context (others read `published`, an atomic); `live_slot` only under the registry
+// lock.
 unsafe impl Sync for Goroutine {}
 // SAFETY: as above.
 unsafe impl Send for Goroutine {}
 
 impl Goroutine {
     pub fn new(tid: u32, idx: Index, clock: VClock) -> Self {
+        let state = ClockState::new(idx, clock);
         Goroutine {
             tid,
-            clock_lock: SpinLock::new(()),
-            clock: UnsafeCell::new(ClockState::new(idx, clock)),
+            published: AtomicU64::new(state.now.0),
+            clock: UnsafeCell::new(state),
             local: UnsafeCell::new(Local {
                 pcs: Vec::new(),
                 nodes: Vec::new(),
@@ -353,21 +394,35 @@ impl Goroutine {
         }
     }
 
-    /// The clock, for the owning thread (or under `clock_lock`).
+    /// The clock, for the thread using the context.
     #[inline]
     pub fn clock(&self) -> &ClockState {
-        // SAFETY: only the owner thread writes, under clock_lock; see the module doc.
+        // SAFETY: only the thread using the context touches it; see the module doc.
         unsafe { &*self.clock.get() }
     }
 
-    /// Mutable clock access; the caller must hold `clock_lock` and be the owner thread.
+    /// Mutable clock access, for the thread using the context (no reference from
+    /// [`Goroutine::clock`] may be alive); bumps the stamp.
     #[allow(clippy::mut_from_ref)]
     #[inline]
-    pub fn clock_mut_locked(&self) -> &mut ClockState {
-        // SAFETY: exclusive by the module's locking protocol.
+    pub fn clock_mut(&self) -> &mut ClockState {
+        // SAFETY: only the thread using the context touches it; see the module doc.
         let st = unsafe { &mut *self.clock.get() };
         st.stamp = st.stamp.wrapping_add(1);
         st
+    }
+
+    /// Makes the clock's current epoch visible to other threads (after a change of the
+    /// goroutine's own time or index).
+    #[inline]
+    pub fn publish_epoch(&self) {
+        self.published
+            .store(self.clock().epoch().0, Ordering::Relaxed);
+    }
+
+    /// The epoch last published by the goroutine, from any thread.
+    pub fn published_epoch(&self) -> Epoch {
+        Epoch(self.published.load(Ordering::Relaxed))
     }
 
     #[allow(clippy::mut_from_ref)]

@@ -33,8 +33,9 @@
 //!
 //! # Invariants
 //! * A goroutine context is used by one thread at a time; its `Local` part is touched
-//!   only by that thread, its clock is written only under its `clock_lock`.
-//! * Lock order: registry → sync shard → goroutine clock lock → shadow cell → report,
+//!   only by that thread, and so is its clock (other threads read only the epoch it
+//!   publishes).
+//! * Lock order: registry → sync shard → shadow cell → report,
 //!   and the list of races in flight last.
 //!   No lock is held while calling the host, except the report lock (reports are
 //!   printed one at a time, whole).
@@ -252,8 +253,8 @@ impl<H: Host> Engine<H> {
         let st = g.clock();
         let t = st.clock.get(st.idx);
         if t + 1 < self.max_time {
-            let _l = g.clock_lock.lock();
-            g.clock_mut_locked().set_own_time(t + 1);
+            g.clock_mut().set_own_time(t + 1);
+            g.publish_epoch();
             return;
         }
         let mut reg = self.registry.lock();
@@ -264,20 +265,21 @@ impl<H: Host> Engine<H> {
         let st = g.clock();
         let t = st.clock.get(st.idx);
         if t + 1 < reg.max_time {
-            let _l = g.clock_lock.lock();
-            g.clock_mut_locked().set_own_time(t + 1);
+            g.clock_mut().set_own_time(t + 1);
+            g.publish_epoch();
             return;
         }
         let mut clock = st.clock.clone();
         let new_idx = reg.alloc_index(g.tid, &mut clock);
         reg.retire_exhausted(st.idx, t);
-        let _l = g.clock_lock.lock();
-        g.clock_mut_locked().move_to(new_idx, clock);
+        g.clock_mut().move_to(new_idx, clock);
+        g.publish_epoch();
         let l = g.local();
         l.recorded_at = 0;
         // Cached sites name the old index.
         l.leaf_cache.clear();
         l.own_sites.clear();
+        l.update_memo.clear();
         for node in l.nodes.iter_mut().chain(l.alts.iter_mut()) {
             node.leaves = Default::default();
         }
@@ -523,12 +525,20 @@ impl<H: Host> Engine<H> {
     ) -> bool {
         let st = g.clock();
         let l = g.local();
-        let Some((made, merged)) = l.update_memo.get(site, mask, st.stamp) else {
+        let Some(e) = l.update_memo.get(site, mask) else {
             return false;
         };
-        if !self.shadow.cell(base).replay(&made) {
+        let cell = self.shadow.cell(base);
+        let replayed = if e.stamp == st.stamp {
+            cell.replay(&e.made)
+        } else {
+            e.own_form(&l.own_sites, st.born)
+                .is_some_and(|t| cell.replay_own(&t, st.epoch().time(), st.born))
+        };
+        if !replayed {
             return false;
         }
+        let merged = e.merged;
         l.recorded_at = st.epoch().time();
         if merged != 0 {
             l.own_sites.insert(merged, kind);
@@ -814,7 +824,8 @@ impl<H: Host> Engine<H> {
         if let Some(t) = *made {
             // A fill is not remembered: `replay` would take it for any empty cell.
             if !t.fills() {
-                local.update_memo.put(site, mask, st.stamp, t, merged);
+                let at = a.epoch.time();
+                local.update_memo.put(site, mask, st.stamp, at, t, merged);
             }
             if merged != 0 {
                 // The record joined was of the access's epoch and kind, so its new site
@@ -933,8 +944,7 @@ impl<H: Host> Engine<H> {
         }
         let shard = self.syncs.shard(addr);
         if let Some(s) = shard.get(&addr).filter(|s| !s.contained_in(g.tid)) {
-            let _l = g.clock_lock.lock();
-            g.clock_mut_locked().clock.join(s);
+            g.clock_mut().clock.join(s);
         }
     }
 
@@ -981,8 +991,7 @@ impl<H: Host> Engine<H> {
         {
             let mut shard = self.syncs.shard(addr);
             let s = shard.entry(addr).or_default();
-            let _l = g.clock_lock.lock();
-            g.clock_mut_locked().clock.release_store_acquire(s);
+            g.clock_mut().clock.release_store_acquire(s);
         }
         self.mark_sync(addr);
         self.tick(g);
@@ -1005,15 +1014,13 @@ impl<H: Host> Engine<H> {
                 }
                 // SAFETY: live goroutines are valid while the registry lock is held.
                 let other = unsafe { &*other };
-                let _l = other.clock_lock.lock();
-                let e = other.clock().epoch();
+                let e = other.published_epoch();
                 if all.get(e.index()) < e.time() {
                     all.set(e.index(), e.time());
                 }
             }
         }
-        let _l = g.clock_lock.lock();
-        g.clock_mut_locked().clock.join(&all);
+        g.clock_mut().clock.join(&all);
     }
 
     pub fn ignore_sync_begin(&self, g: &Goroutine) {
@@ -1058,21 +1065,18 @@ impl<H: Host> Engine<H> {
             };
             if releases {
                 let s = shard.entry(addr).or_default();
-                let _l = g.clock_lock.lock();
-                let st = g.clock_mut_locked();
                 // TSan's ReleaseAcquire for read-modify-writes: s = g = s ⊔ g. After the
                 // join g ⊇ s, so s takes a copy of g (and is known to be contained in it,
                 // which spares the join when g does this again).
                 if acquires && !s.contained_in(g.tid) {
-                    st.clock.join(s);
+                    g.clock_mut().clock.join(s);
                 }
-                s.copy_from_goroutine(&st.clock, g.tid);
+                s.copy_from_goroutine(&g.clock().clock, g.tid);
             } else if let Some(s) = shard
                 .get(&addr)
                 .filter(|s| acquires && !s.contained_in(g.tid))
             {
-                let _l = g.clock_lock.lock();
-                g.clock_mut_locked().clock.join(s);
+                g.clock_mut().clock.join(s);
             }
             (releases, wrote)
         };

@@ -497,6 +497,87 @@ impl Transition {
     }
 }
 
+/// A [`Transition`] of a cell whose records were all the accessing goroutine's own, made
+/// since it took its clock index, with their times taken out, for
+/// [`Cell::replay_own`].
+///
+/// It holds at any later time of the goroutine, whatever its clock learnt meanwhile.
+/// The update rule sees a record's epoch only through two questions, whether it
+/// happened before the access and whether it is of the access's epoch. For a record of
+/// the goroutine's index (its site is among the goroutine's own) made at a time `t`
+/// since it took that index (`born <= t`: earlier owners of the index ended before),
+/// the first is always yes (program order) and the second is `t == now`. So words equal
+/// to the old ones but for times of the same *class* (past, or the current time),
+/// updated by the same access (site and bytes) at a later time, take the same new
+/// words, each with the access's time or that of the old word it kept. This is what a
+/// goroutine does after each synchronisation: its own counters, fields and lock words
+/// are read and written again at a new epoch (`n++` under a mutex, the mutex's state
+/// word), where the clock-stamped replay ([`Cell::replay`]) never sees the same words
+/// twice.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OwnTransition {
+    /// The old and new words with their time fields cleared.
+    old: [u64; 2],
+    new: [u64; 2],
+    /// Per old word: [`EMPTY`], [`PAST`] or [`NOW`].
+    old_class: [u8; 2],
+    /// Per new word, where its time comes from: [`EMPTY`] (no word), [`NOW`], or
+    /// `FROM_OLD + j` (old word `j`'s).
+    new_time: [u8; 2],
+}
+
+const EMPTY: u8 = 0;
+const PAST: u8 = 1;
+const NOW: u8 = 2;
+const FROM_OLD: u8 = 3;
+
+/// The class of record word `w` (non-empty) of the goroutine's index at time `now`, for
+/// a goroutine that took its index at `born`; `None` for a time outside `[born, now]`.
+#[inline(always)]
+fn own_class(w: u64, now: Time, born: Time) -> Option<u8> {
+    let t = rec_time(w);
+    if t == now {
+        Some(NOW)
+    } else if born <= t && t < now {
+        Some(PAST)
+    } else {
+        None
+    }
+}
+
+impl OwnTransition {
+    /// `t` (made at time `then` by a goroutine that took its index at `born`) without
+    /// its times, if every old record is the goroutine's own: its site in `own` (sites
+    /// of the current index) and its time in `[born, then]`.
+    pub fn of(t: &Transition, own: &OwnSites, then: Time, born: Time) -> Option<Self> {
+        let mut old_class = [EMPTY; 2];
+        for (c, &w) in old_class.iter_mut().zip(&t.old) {
+            if w != 0 {
+                own.kind_of(rec_site(w))?;
+                *c = own_class(w, then, born)?;
+            }
+        }
+        let mut new_time = [EMPTY; 2];
+        for (src, &w) in new_time.iter_mut().zip(&t.new) {
+            if w == 0 {
+                continue;
+            }
+            *src = if rec_time(w) == then {
+                NOW
+            } else {
+                let j = (0..2).find(|&j| t.old[j] != 0 && rec_time(t.old[j]) == rec_time(w))?;
+                FROM_OLD + j as u8
+            };
+        }
+        Some(OwnTransition {
+            old: t.old.map(|w| w & !TIME_FIELD),
+            new: t.new.map(|w| w & !TIME_FIELD),
+            old_class,
+            new_time,
+        })
+    }
+}
+
 /// The new access being applied to a cell.
 #[derive(Clone, Copy)]
 pub struct NewAccess {
@@ -979,6 +1060,34 @@ impl Cell {
             return false;
         }
         self.update_inline(w0, |words| (words == t.old).then_some(t.new))
+            .is_some()
+    }
+
+    /// Makes the cell `t`'s new words if it holds its old ones with times of the same
+    /// classes, for the goroutine at time `now` that took its index at `born` and has
+    /// not left it since `t` was made (see [`OwnTransition`]); false, the cell
+    /// unchanged, otherwise.
+    #[inline]
+    pub fn replay_own(&self, t: &OwnTransition, now: Time, born: Time) -> bool {
+        let w0 = self.w[0].load(Ordering::Relaxed);
+        let old = [w0 & !CELL_BITS, self.w[1].load(Ordering::Relaxed)];
+        let same = |i: usize| {
+            let w = old[i];
+            w & !TIME_FIELD == t.old[i]
+                && (w == 0 || own_class(w, now, born) == Some(t.old_class[i]))
+        };
+        if w0 & (LOCK | EXT) != 0 || !same(0) || !same(1) {
+            return false;
+        }
+        let time_field = |src: u8| match src {
+            NOW => (now as u64) << TIME_SHIFT,
+            _ => old[(src - FROM_OLD) as usize] & TIME_FIELD,
+        };
+        let new = [0, 1].map(|i| match t.new_time[i] {
+            EMPTY => 0,
+            src => t.new[i] | time_field(src),
+        });
+        self.update_inline(w0, |words| (words == old).then_some(new))
             .is_some()
     }
 

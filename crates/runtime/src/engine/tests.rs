@@ -1078,3 +1078,61 @@ fn a_long_spilled_list_refreshes_and_hits_in_place() {
     t.write(w, x);
     assert_eq!(t.races(), 1, "{}", t.text());
 }
+
+/// A goroutine's update of a cell holding only its own records is remembered without
+/// times (`OwnTransition`) and replayed after later synchronisations (`n++` under a
+/// mutex); the replayed record carries the access's time, so another goroutine that
+/// knows only an earlier iteration still races with the last one.
+#[test]
+fn an_own_update_replayed_at_a_later_epoch_takes_that_epoch() {
+    let t = T::new();
+    let m = t.main();
+    let g = t.go(m);
+    let h = t.go(m);
+    t.e.func_enter(g, 0x700);
+    let x = APP + 0xb000;
+    let lock = |i: usize| APP + 0xb100 + 8 * i;
+    for i in 0..4 {
+        t.e.access(g, x, 0x60, Kind::READ);
+        t.e.access(g, x, 0x68, Kind::WRITE);
+        t.e.release(g, lock(i));
+    }
+    // The same updates once more, after the fourth release, which h then acquires.
+    t.e.access(g, x, 0x60, Kind::READ);
+    t.e.access(g, x, 0x68, Kind::WRITE);
+    assert_eq!(t.record_words(x).len(), 1);
+    t.e.acquire(h, lock(3));
+    assert_eq!(t.races(), 0);
+    t.e.access(h, x, 0x80, Kind::READ);
+    assert_eq!(t.races(), 1, "h knows g only up to its fourth release");
+}
+
+/// An earlier owner of a reused clock index, at the same access point, leaves words
+/// that differ from the new owner's only in their time: they are not the new owner's
+/// own (their time is before it took the index), and the remembered own update is not
+/// replayed on them.
+#[test]
+fn an_own_update_is_not_replayed_on_an_earlier_owner_of_the_index() {
+    let t = T::new();
+    let m = t.main();
+    let (x, y) = (APP + 0xc000, APP + 0xc100);
+    let first = t.go(m);
+    t.e.func_enter(first, 0x700);
+    t.e.access(first, x, 0x60, Kind::WRITE);
+    let first_epoch = t.e.epoch_of(first);
+    t.end(first); // m does not learn of its end
+    let second = t.go(m);
+    assert_eq!(
+        t.e.epoch_of(second).index(),
+        first_epoch.index(),
+        "index reused"
+    );
+    t.e.func_enter(second, 0x700);
+    t.e.access(second, y, 0x60, Kind::WRITE);
+    t.e.release(second, APP + 0xc200);
+    t.e.access(second, y, 0x60, Kind::WRITE); // remembered: [W(past)] -> [W(now)]
+    t.e.release(second, APP + 0xc208);
+    assert_eq!(t.races(), 0);
+    t.e.access(second, x, 0x60, Kind::WRITE);
+    assert_eq!(t.races(), 1, "the first owner's write is not known");
+}
