@@ -396,6 +396,15 @@ impl Goroutine {
         }
     }
 
+    /// Gives a goroutine made by [`Goroutine::new`] but not yet shared its report
+    /// number, clock index and clock.
+    pub fn assign(&mut self, tid: u32, idx: Index, clock: VClock) {
+        let state = ClockState::new(idx, clock);
+        self.tid = tid;
+        *self.published.get_mut() = state.now.0;
+        *self.clock.get_mut() = state;
+    }
+
     /// The clock, for the thread using the context.
     #[inline]
     pub fn clock(&self) -> &ClockState {
