@@ -26,7 +26,10 @@
 //!    exactly this cell's words, for this site and bytes, at this clock stamp; the cell
 //!    takes the same new words with one CAS. Exact because an update is a function of
 //!    the words, the access and the clock, and the stamp changes with every clock
-//!    change.
+//!    change. At another stamp, an update of a cell holding only the goroutine's own
+//!    records (of its index, since it took it) is replayed with the times shifted
+//!    (`shadow::OwnTransition`): such a record is always known, and of the current
+//!    epoch only if its time is now, so the update depends on no other time.
 //! 3. The word-level update of an inline cell under its lock (`shadow::Cell::try_own`,
 //!    `try_widen`, `try_inline`), or of a spilled list in place (`try_spilled`).
 //! 4. The general update on the decoded list (`shadow::apply`), which also finds races.
