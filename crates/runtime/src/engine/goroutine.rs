@@ -170,8 +170,6 @@ pub fn note_miss<T: Clone + Default>(slots: &mut Vec<T>, misses: &mut u32, max: 
     }
 }
 
-pub const MERGE_CACHE: usize = 16;
-
 /// A goroutine's last inline-cell updates, each `(site, bytes)` → the update (and the
 /// composite site it made, 0 if none), with the clock *stamp* and the time at which it
 /// was made, direct-mapped. An update is a function of the cell's words, the access (its
@@ -318,7 +316,7 @@ pub struct Local {
     pub node_cache: GrowingCache<(StackId, usize), StackId>,
     /// Recent composite-site merges: `(old site, old bytes, new site, new bytes)` →
     /// merged site (a pure function of the four, so entries never go stale).
-    pub merges: [(u64, u8, SiteId); MERGE_CACHE],
+    pub merges: GrowingCache<(u64, u8), SiteId>,
     /// The sites of the current clock index seen lately (for the shadow fast path).
     pub own_sites: super::shadow::OwnSites,
     /// Inline-cell updates made lately, for the next cells that hold the same words.
@@ -384,7 +382,7 @@ impl Goroutine {
                 valid: 0,
                 leaf_cache: GrowingCache::new(),
                 node_cache: GrowingCache::new(),
-                merges: [(0, 0, 0); MERGE_CACHE],
+                merges: GrowingCache::new(),
                 own_sites: super::shadow::OwnSites::new(),
                 update_memo: UpdateMemo::default(),
                 ignore_sync: 0,

@@ -846,12 +846,13 @@ impl<H: Host> Engine<H> {
     }
 
     /// The composite of sites `old` (on bytes `old_mask`) and `new` (on `new_mask`),
-    /// through the goroutine's small cache of recent merges. A hit is decided inline (the
-    /// caller's frame is already set up); a miss asks the site table out of line.
+    /// through the goroutine's cache of recent merges (which grows for goroutines that
+    /// merge many: encoding/json's output buffers). A hit is decided inline (the caller's
+    /// frame is already set up); a miss asks the site table out of line.
     #[inline(always)]
     fn merged_site(
         &self,
-        merges: &mut [(u64, u8, SiteId); goroutine::MERGE_CACHE],
+        merges: &mut goroutine::GrowingCache<(u64, u8), SiteId>,
         old: SiteId,
         old_mask: u8,
         new: SiteId,
@@ -859,15 +860,9 @@ impl<H: Host> Engine<H> {
     ) -> SiteId {
         // Site ids have 28 bits: (old, new, old bytes) fill the key.
         let key = old as u64 | (new as u64) << 28 | (old_mask as u64) << 56;
-        let slot = &mut merges[(mix(key ^ new_mask as u64) as usize) % goroutine::MERGE_CACHE];
-        if slot.0 != key || slot.1 != new_mask || slot.2 == 0 {
-            *slot = (
-                key,
-                new_mask,
-                self.merge_sites(old, old_mask, new, new_mask),
-            );
-        }
-        slot.2
+        merges.get_or((key, new_mask), mix(key ^ new_mask as u64), || {
+            self.merge_sites(old, old_mask, new, new_mask)
+        })
     }
 
     #[cold]
