@@ -28,8 +28,8 @@
 //! A goroutine context is used by one OS thread at a time (Go's `…g(gp, addr)` calls use a
 //! parked goroutine's context). Its clock and index are read and written only by that
 //! thread, without a lock; the one thing other threads read (`acquire_global`) is its
-//! current epoch, which the owner publishes in an atomic word after each change
-//! ([`Goroutine::publish_epoch`]). Lock order: registry → sync shard → shadow cell.
+//! current epoch and its clock's length and number of holes, which the owner publishes
+//! in atomic words after each change ([`Goroutine::publish`]). Lock order: registry → sync shard → shadow cell.
 
 use super::clock::{Epoch, Index, Time, VClock};
 use super::shadow::{OwnSites, OwnTransition, Transition};
@@ -95,13 +95,13 @@ impl ClockState {
         self.now
     }
 
-    /// Sets the goroutine's own time (then [`Goroutine::publish_epoch`]).
+    /// Sets the goroutine's own time (then [`Goroutine::publish`]).
     pub fn set_own_time(&mut self, t: Time) {
         self.clock.set(self.idx, t);
         self.now = Epoch::new(self.idx, t);
     }
 
-    /// Moves the goroutine to index `idx` with `clock` (then [`Goroutine::publish_epoch`]).
+    /// Moves the goroutine to index `idx` with `clock` (then [`Goroutine::publish`]).
     pub fn move_to(&mut self, idx: Index, clock: VClock) {
         self.idx = idx;
         self.clock = clock;
@@ -350,11 +350,18 @@ impl Local {
     }
 }
 
+/// `clock`'s length and number of holes in one word, as [`Goroutine::published_shape`].
+fn shape(clock: &VClock) -> u64 {
+    (clock.len() as u64) << 32 | clock.holes().len() as u64
+}
+
 pub struct Goroutine {
     pub tid: u32,
     /// The clock's current epoch (its bits), for other threads: the owner stores
     /// it after every change of its own time or index.
     published: AtomicU64,
+    /// The clock's length and number of holes (`len << 32 | holes`), for statistics.
+    published_shape: AtomicU64,
     clock: UnsafeCell<ClockState>,
     local: UnsafeCell<Local>,
     /// Position in the registry's live list.
@@ -374,6 +381,7 @@ impl Goroutine {
         Goroutine {
             tid,
             published: AtomicU64::new(state.now.0),
+            published_shape: AtomicU64::new(shape(&state.clock)),
             clock: UnsafeCell::new(state),
             local: UnsafeCell::new(Local {
                 pcs: Vec::new(),
@@ -400,6 +408,7 @@ impl Goroutine {
         let state = ClockState::new(idx, clock);
         self.tid = tid;
         *self.published.get_mut() = state.now.0;
+        *self.published_shape.get_mut() = shape(&state.clock);
         *self.clock.get_mut() = state;
     }
 
@@ -421,8 +430,16 @@ impl Goroutine {
         st
     }
 
-    /// Makes the clock's current epoch visible to other threads (after a change of the
-    /// goroutine's own time or index).
+    /// Makes the clock's current epoch and shape visible to other threads, after a
+    /// change of the clock.
+    #[inline]
+    pub fn publish(&self) {
+        self.publish_epoch();
+        self.published_shape
+            .store(shape(&self.clock().clock), Ordering::Relaxed);
+    }
+
+    /// [`Goroutine::publish`] after a tick, which changes only the epoch.
     #[inline]
     pub fn publish_epoch(&self) {
         self.published
@@ -432,6 +449,12 @@ impl Goroutine {
     /// The epoch last published by the goroutine, from any thread.
     pub fn published_epoch(&self) -> Epoch {
         Epoch(self.published.load(Ordering::Relaxed))
+    }
+
+    /// The length and number of holes of the clock last published, from any thread.
+    pub fn published_shape(&self) -> (u64, u64) {
+        let s = self.published_shape.load(Ordering::Relaxed);
+        (s >> 32, s & 0xffff_ffff)
     }
 
     #[allow(clippy::mut_from_ref)]

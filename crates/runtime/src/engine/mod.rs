@@ -278,7 +278,7 @@ impl<H: Host> Engine<H> {
         let new_idx = reg.alloc_index(g.tid, &mut clock);
         reg.retire_exhausted(st.idx, t);
         g.clock_mut().move_to(new_idx, clock);
-        g.publish_epoch();
+        g.publish();
         let l = g.local();
         l.recorded_at = 0;
         // Cached sites name the old index.
@@ -945,6 +945,7 @@ impl<H: Host> Engine<H> {
         let shard = self.syncs.shard(addr);
         if let Some(s) = shard.get(&addr).filter(|s| !s.contained_in(g.tid)) {
             g.clock_mut().clock.join(s);
+            g.publish();
         }
     }
 
@@ -992,6 +993,7 @@ impl<H: Host> Engine<H> {
             let mut shard = self.syncs.shard(addr);
             let s = shard.entry(addr).or_default();
             g.clock_mut().clock.release_store_acquire(s);
+            g.publish();
         }
         self.mark_sync(addr);
         self.tick(g);
@@ -1021,6 +1023,7 @@ impl<H: Host> Engine<H> {
             }
         }
         g.clock_mut().clock.join(&all);
+        g.publish();
     }
 
     pub fn ignore_sync_begin(&self, g: &Goroutine) {
@@ -1070,6 +1073,7 @@ impl<H: Host> Engine<H> {
                 // which spares the join when g does this again).
                 if acquires && !s.contained_in(g.tid) {
                     g.clock_mut().clock.join(s);
+                    g.publish();
                 }
                 s.copy_from_goroutine(&g.clock().clock, g.tid);
             } else if let Some(s) = shard
@@ -1077,6 +1081,7 @@ impl<H: Host> Engine<H> {
                 .filter(|s| acquires && !s.contained_in(g.tid))
             {
                 g.clock_mut().clock.join(s);
+                g.publish();
             }
             (releases, wrote)
         };
@@ -1143,10 +1148,11 @@ impl<H: Host> Engine<H> {
         let reg = self.registry.lock();
         let (mut longest, mut holes) = (0, 0);
         for &g in &reg.live {
-            // SAFETY: live goroutines are valid under the registry lock.
-            let c = &unsafe { &*g }.clock().clock;
-            longest = longest.max(c.len() as u64);
-            holes = holes.max(c.holes().len() as u64);
+            // SAFETY: live goroutines are valid under the registry lock; their clocks
+            // are their threads' own, so only what they publish is read.
+            let (len, h) = unsafe { &*g }.published_shape();
+            longest = longest.max(len);
+            holes = holes.max(h);
         }
         [
             (b"goroutines", reg.next_tid as u64),
