@@ -461,7 +461,14 @@ impl<H: Host> Engine<H> {
         kind: Kind,
     ) {
         let cell = self.shadow.cell(addr);
-        let probe = Probe::new(&self.sites, &g.local().own_sites, g.clock().epoch(), kind.0);
+        let st = g.clock();
+        let probe = Probe::with_field(
+            &self.sites,
+            &g.local().own_sites,
+            st.epoch(),
+            st.time_field,
+            kind.0,
+        );
         if !cell.quick_hit_bytes(&probe, need) {
             self.access_slow(g, addr & !7, mask(), kind.0, pc);
         }
@@ -625,7 +632,14 @@ impl<H: Host> Engine<H> {
     ) {
         if size.wrapping_sub(1) < SMALL_RANGE {
             let end = addr + size;
-            let probe = Probe::new(&self.sites, &g.local().own_sites, g.clock().epoch(), kind.0);
+            let st = g.clock();
+            let probe = Probe::with_field(
+                &self.sites,
+                &g.local().own_sites,
+                st.epoch(),
+                st.time_field,
+                kind.0,
+            );
             let mut a = addr;
             loop {
                 let hi = end.min((a & !7) + 8);

@@ -93,6 +93,12 @@ pub const fn range_field(a: usize, hi: usize) -> u64 {
     ((1 << (hi - a)) - 1) << (MASK_SHIFT as usize + (a & 7))
 }
 
+/// Time `t` in a record word's time field.
+#[inline(always)]
+pub const fn time_field(t: Time) -> u64 {
+    (t as u64) << TIME_SHIFT
+}
+
 /// The shadow word of a record.
 #[inline]
 pub fn record_word(site: SiteId, mask: u8, time: Time) -> u64 {
@@ -175,13 +181,25 @@ const TIME_FIELD: u64 = ((1 << TIME_BITS) - 1) << TIME_SHIFT;
 impl<'a> Probe<'a> {
     #[inline(always)]
     pub fn new(sites: &'a SiteTable, own: &'a OwnSites, epoch: Epoch, kind: u8) -> Self {
-        let covered_by = COVERED_BY[kind as usize & 3];
+        Self::with_field(sites, own, epoch, time_field(epoch.time()), kind)
+    }
+
+    /// [`Probe::new`] with `epoch`'s time field already computed (`time_field`).
+    #[inline(always)]
+    pub fn with_field(
+        sites: &'a SiteTable,
+        own: &'a OwnSites,
+        epoch: Epoch,
+        time_field: u64,
+        kind: u8,
+    ) -> Self {
+        debug_assert_eq!(time_field, self::time_field(epoch.time()));
         Probe {
             sites,
             own,
             epoch,
-            time_field: (epoch.time() as u64) << TIME_SHIFT,
-            covered_by,
+            time_field,
+            covered_by: COVERED_BY[kind as usize & 3],
             kind,
         }
     }
