@@ -294,7 +294,18 @@ impl<H: Host> Engine<H> {
 
     #[inline]
     pub fn func_enter(&self, g: &Goroutine, pc: usize) {
-        g.local().pcs.push(pc);
+        let pcs = &mut g.local().pcs;
+        if pcs.len() == pcs.capacity() {
+            return push_grown(pcs, pc);
+        }
+        // Not `push`: its inlined growth path made every call save three registers
+        // (the full stack goes out of line, as a tail call).
+        // SAFETY: there is room for one more element (just checked), and `pc` is
+        // written before the length covers it.
+        unsafe {
+            pcs.as_mut_ptr().add(pcs.len()).write(pc);
+            pcs.set_len(pcs.len() + 1);
+        }
     }
 
     #[inline]
@@ -1229,6 +1240,13 @@ impl<H: Host> Engine<H> {
     pub fn epoch_of(&self, g: &Goroutine) -> Epoch {
         g.clock().epoch()
     }
+}
+
+/// A call pushed on a full shadow stack, out of line (see `Engine::func_enter`).
+#[cold]
+#[inline(never)]
+fn push_grown(pcs: &mut Vec<usize>, pc: usize) {
+    pcs.push(pc);
 }
 
 #[cfg(test)]
