@@ -27,9 +27,10 @@
 //! # Concurrency
 //! A goroutine context is used by one OS thread at a time (Go's `…g(gp, addr)` calls use a
 //! parked goroutine's context). Its clock and index are read and written only by that
-//! thread, without a lock; the one thing other threads read (`acquire_global`) is its
-//! current epoch and its clock's length and number of holes, which the owner publishes
-//! in atomic words after each change ([`Goroutine::publish`]). Lock order: registry → sync shard → shadow cell.
+//! thread, without a lock; what other threads read (`acquire_global`, statistics) is its
+//! current epoch and its clock's length and number of holes, which every change of the
+//! clock publishes in atomic words (the `Goroutine` methods that change it). Lock order:
+//! registry → sync shard → shadow cell.
 
 use super::clock::{Epoch, Index, Time, VClock};
 use super::shadow::{OwnSites, OwnTransition, Transition};
@@ -83,14 +84,22 @@ pub struct ClockState {
 impl ClockState {
     pub fn new(idx: Index, clock: VClock) -> Self {
         let now = Epoch::new(idx, clock.get(idx));
-        ClockState {
+        let mut st = ClockState {
             idx,
             clock,
             now,
-            time_field: super::shadow::time_field(now.time()),
+            time_field: 0,
             born: now.time(),
             stamp: 0,
-        }
+        };
+        st.set_now(now);
+        st
+    }
+
+    /// `now` and the time field derived from it.
+    fn set_now(&mut self, now: Epoch) {
+        self.now = now;
+        self.time_field = super::shadow::time_field(now.time());
     }
 
     #[inline]
@@ -99,19 +108,17 @@ impl ClockState {
         self.now
     }
 
-    /// Sets the goroutine's own time (then [`Goroutine::publish`]).
-    pub fn set_own_time(&mut self, t: Time) {
+    /// Sets the goroutine's own time (see [`Goroutine::set_own_time`]).
+    fn set_own_time(&mut self, t: Time) {
         self.clock.set(self.idx, t);
-        self.now = Epoch::new(self.idx, t);
-        self.time_field = super::shadow::time_field(t);
+        self.set_now(Epoch::new(self.idx, t));
     }
 
-    /// Moves the goroutine to index `idx` with `clock` (then [`Goroutine::publish`]).
-    pub fn move_to(&mut self, idx: Index, clock: VClock) {
+    /// Moves the goroutine to index `idx` with `clock` (see [`Goroutine::move_to`]).
+    fn move_to(&mut self, idx: Index, clock: VClock) {
         self.idx = idx;
         self.clock = clock;
-        self.now = Epoch::new(idx, self.clock.get(idx));
-        self.time_field = super::shadow::time_field(self.now.time());
+        self.set_now(Epoch::new(idx, self.clock.get(idx)));
         self.born = self.now.time();
     }
 }
@@ -363,8 +370,8 @@ fn shape(clock: &VClock) -> u64 {
 
 pub struct Goroutine {
     pub tid: u32,
-    /// The clock's current epoch (its bits), for other threads: the owner stores
-    /// it after every change of its own time or index.
+    /// The clock's current epoch (its bits), for other threads: stored after every
+    /// change of the goroutine's own time or index.
     published: AtomicU64,
     /// The clock's length and number of holes (`len << 32 | holes`), for statistics.
     published_shape: AtomicU64,
@@ -382,13 +389,15 @@ unsafe impl Sync for Goroutine {}
 unsafe impl Send for Goroutine {}
 
 impl Goroutine {
-    pub fn new(tid: u32, idx: Index, clock: VClock) -> Self {
-        let state = ClockState::new(idx, clock);
+    /// A context not yet given its report number, index and clock
+    /// ([`Goroutine::assign`]): everything it needs is allocated before the registry
+    /// lock is taken.
+    pub fn unassigned() -> Self {
         Goroutine {
-            tid,
-            published: AtomicU64::new(state.now.0),
-            published_shape: AtomicU64::new(shape(&state.clock)),
-            clock: UnsafeCell::new(state),
+            tid: 0,
+            published: AtomicU64::new(0),
+            published_shape: AtomicU64::new(0),
+            clock: UnsafeCell::new(ClockState::new(0, VClock::new())),
             local: UnsafeCell::new(Local {
                 pcs: Vec::new(),
                 nodes: Vec::new(),
@@ -408,14 +417,12 @@ impl Goroutine {
         }
     }
 
-    /// Gives a goroutine made by [`Goroutine::new`] but not yet shared its report
+    /// Gives a goroutine made by [`Goroutine::unassigned`] and not yet shared its report
     /// number, clock index and clock.
     pub fn assign(&mut self, tid: u32, idx: Index, clock: VClock) {
-        let state = ClockState::new(idx, clock);
         self.tid = tid;
-        *self.published.get_mut() = state.now.0;
-        *self.published_shape.get_mut() = shape(&state.clock);
-        *self.clock.get_mut() = state;
+        *self.clock.get_mut() = ClockState::new(idx, clock);
+        self.publish();
     }
 
     /// The clock, for the thread using the context.
@@ -426,28 +433,54 @@ impl Goroutine {
     }
 
     /// Mutable clock access, for the thread using the context (no reference from
-    /// [`Goroutine::clock`] may be alive); bumps the stamp.
+    /// [`Goroutine::clock`] may be alive); bumps the stamp. Only the methods below use
+    /// it, each publishing what it changed.
     #[allow(clippy::mut_from_ref)]
     #[inline]
-    pub fn clock_mut(&self) -> &mut ClockState {
+    fn clock_mut(&self) -> &mut ClockState {
         // SAFETY: only the thread using the context touches it; see the module doc.
         let st = unsafe { &mut *self.clock.get() };
         st.stamp = st.stamp.wrapping_add(1);
         st
     }
 
-    /// Makes the clock's current epoch and shape visible to other threads, after a
-    /// change of the clock.
+    /// The clock learns what `other` knows.
+    pub fn join_clock(&self, other: &VClock) {
+        self.clock_mut().clock.join(other);
+        self.publish();
+    }
+
+    /// Go's channel-slot rule ([`VClock::release_store_acquire`]) with `sync`.
+    pub fn release_store_acquire(&self, sync: &mut VClock) {
+        self.clock_mut().clock.release_store_acquire(sync);
+        self.publish();
+    }
+
+    /// Sets the goroutine's own time (a tick: neither the clock's length nor its holes
+    /// change).
     #[inline]
-    pub fn publish(&self) {
+    pub fn set_own_time(&self, t: Time) {
+        self.clock_mut().set_own_time(t);
+        self.publish_epoch();
+    }
+
+    /// Moves the goroutine to index `idx` with `clock` (its time ran out).
+    pub fn move_to(&self, idx: Index, clock: VClock) {
+        self.clock_mut().move_to(idx, clock);
+        self.publish();
+    }
+
+    /// Makes the clock's current epoch and shape visible to other threads.
+    #[inline]
+    fn publish(&self) {
         self.publish_epoch();
         self.published_shape
             .store(shape(&self.clock().clock), Ordering::Relaxed);
     }
 
-    /// [`Goroutine::publish`] after a tick, which changes only the epoch.
+    /// [`Goroutine::publish`] of the epoch alone.
     #[inline]
-    pub fn publish_epoch(&self) {
+    fn publish_epoch(&self) {
         self.published
             .store(self.clock().epoch().0, Ordering::Relaxed);
     }

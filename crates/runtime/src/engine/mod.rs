@@ -201,7 +201,7 @@ impl<H: Host> Engine<H> {
         // Allocated before the registry lock, which goroutines starting and ending on
         // other threads wait for (GoroutineChurn spent a tenth of its time spinning).
         let mut clock = parent.map_or_else(VClock::new, |p| p.clock().clock.clone());
-        let mut g = Box::new(Goroutine::new(0, 0, VClock::new()));
+        let mut g = Box::new(Goroutine::unassigned());
         let mut reg = self.registry.lock();
         let tid = reg.next_tid;
         reg.next_tid = reg.next_tid.wrapping_add(1);
@@ -258,8 +258,7 @@ impl<H: Host> Engine<H> {
         let st = g.clock();
         let t = st.clock.get(st.idx);
         if t + 1 < self.max_time {
-            g.clock_mut().set_own_time(t + 1);
-            g.publish_epoch();
+            g.set_own_time(t + 1);
             return;
         }
         let mut reg = self.registry.lock();
@@ -270,15 +269,13 @@ impl<H: Host> Engine<H> {
         let st = g.clock();
         let t = st.clock.get(st.idx);
         if t + 1 < reg.max_time {
-            g.clock_mut().set_own_time(t + 1);
-            g.publish_epoch();
+            g.set_own_time(t + 1);
             return;
         }
         let mut clock = st.clock.clone();
         let new_idx = reg.alloc_index(g.tid, &mut clock);
         reg.retire_exhausted(st.idx, t);
-        g.clock_mut().move_to(new_idx, clock);
-        g.publish();
+        g.move_to(new_idx, clock);
         let l = g.local();
         l.recorded_at = 0;
         // Cached sites name the old index.
@@ -969,8 +966,7 @@ impl<H: Host> Engine<H> {
         }
         let shard = self.syncs.shard(addr);
         if let Some(s) = shard.get(&addr).filter(|s| !s.contained_in(g.tid)) {
-            g.clock_mut().clock.join(s);
-            g.publish();
+            g.join_clock(s);
         }
     }
 
@@ -1017,8 +1013,7 @@ impl<H: Host> Engine<H> {
         {
             let mut shard = self.syncs.shard(addr);
             let s = shard.entry(addr).or_default();
-            g.clock_mut().clock.release_store_acquire(s);
-            g.publish();
+            g.release_store_acquire(s);
         }
         self.mark_sync(addr);
         self.tick(g);
@@ -1047,8 +1042,7 @@ impl<H: Host> Engine<H> {
                 }
             }
         }
-        g.clock_mut().clock.join(&all);
-        g.publish();
+        g.join_clock(&all);
     }
 
     pub fn ignore_sync_begin(&self, g: &Goroutine) {
@@ -1097,16 +1091,14 @@ impl<H: Host> Engine<H> {
                 // join g ⊇ s, so s takes a copy of g (and is known to be contained in it,
                 // which spares the join when g does this again).
                 if acquires && !s.contained_in(g.tid) {
-                    g.clock_mut().clock.join(s);
-                    g.publish();
+                    g.join_clock(s);
                 }
                 s.copy_from_goroutine(&g.clock().clock, g.tid);
             } else if let Some(s) = shard
                 .get(&addr)
                 .filter(|s| acquires && !s.contained_in(g.tid))
             {
-                g.clock_mut().clock.join(s);
-                g.publish();
+                g.join_clock(s);
             }
             (releases, wrote)
         };
