@@ -424,6 +424,20 @@ impl<H: Host> Engine<H> {
 
     // ----- memory accesses ----------------------------------------------------------------
 
+    /// What the same-epoch check of an access of `kind` by `g` compares with: its
+    /// current epoch (the time field ready-made) and its site cache.
+    #[inline(always)]
+    fn probe<'a>(&'a self, g: &'a Goroutine, kind: u8) -> Probe<'a> {
+        let st = g.clock();
+        Probe::with_field(
+            &self.sites,
+            &g.local().own_sites,
+            st.epoch(),
+            st.time_field,
+            kind,
+        )
+    }
+
     /// A 1-byte (Go passes start addresses only) plain access. Always inlined, so that
     /// each entry point's constant `kind` folds into the check.
     #[inline(always)]
@@ -469,14 +483,7 @@ impl<H: Host> Engine<H> {
         kind: Kind,
     ) {
         let cell = self.shadow.cell(addr);
-        let st = g.clock();
-        let probe = Probe::with_field(
-            &self.sites,
-            &g.local().own_sites,
-            st.epoch(),
-            st.time_field,
-            kind.0,
-        );
+        let probe = self.probe(g, kind.0);
         if !cell.quick_hit_bytes(&probe, need) {
             self.access_slow(g, addr & !7, mask(), kind.0, pc);
         }
@@ -640,14 +647,7 @@ impl<H: Host> Engine<H> {
     ) {
         if size.wrapping_sub(1) < SMALL_RANGE {
             let end = addr + size;
-            let st = g.clock();
-            let probe = Probe::with_field(
-                &self.sites,
-                &g.local().own_sites,
-                st.epoch(),
-                st.time_field,
-                kind.0,
-            );
+            let probe = self.probe(g, kind.0);
             let mut a = addr;
             loop {
                 let hi = end.min((a & !7) + 8);

@@ -105,7 +105,7 @@ pub fn record_word(site: SiteId, mask: u8, time: Time) -> u64 {
     if mask == 0 {
         return 0;
     }
-    site as u64 | (mask as u64) << MASK_SHIFT | (time as u64) << TIME_SHIFT
+    site as u64 | (mask as u64) << MASK_SHIFT | time_field(time)
 }
 
 impl Record {
@@ -778,7 +778,7 @@ fn apply_own(
         // A new record (`a.mask` is not empty); a third one is left to the general path.
         // `record_word` spelled out here and in `own_check`: its empty-mask branch cost
         // ~60 instructions per update in this path (callgrind, bench/paths).
-        let new = a.site as u64 | (a.mask as u64) << MASK_SHIFT | (now as u64) << TIME_SHIFT;
+        let new = a.site as u64 | (a.mask as u64) << MASK_SHIFT | time_field(now);
         return match out {
             [0, _] => Some([new, 0]),
             [w, 0] => Some([w, new]),
@@ -1097,13 +1097,13 @@ impl Cell {
         if w0 & (LOCK | EXT) != 0 || !same(0) || !same(1) {
             return false;
         }
-        let time_field = |src: u8| match src {
-            NOW => (now as u64) << TIME_SHIFT,
+        let time_of = |src: u8| match src {
+            NOW => time_field(now),
             _ => old[(src - FROM_OLD) as usize] & TIME_FIELD,
         };
         let new = [0, 1].map(|i| match t.new_time[i] {
             EMPTY => 0,
-            src => t.new[i] | time_field(src),
+            src => t.new[i] | time_of(src),
         });
         self.update_inline(w0, |words| (words == old).then_some(new))
             .is_some()
