@@ -36,8 +36,8 @@
 //!
 //! # Invariants
 //! * A goroutine context is used by one thread at a time; its `Local` part is touched
-//!   only by that thread, and so is its clock (other threads read only the epoch it
-//!   publishes).
+//!   only by that thread, and so is its clock (other threads read only what each change
+//!   of it publishes: the epoch, the length and the number of holes).
 //! * Lock order: registry → sync shard → shadow cell → report,
 //!   and the list of races in flight last.
 //!   No lock is held while calling the host, except the report lock (reports are
