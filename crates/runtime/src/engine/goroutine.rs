@@ -33,7 +33,7 @@
 //! registry → sync shard → shadow cell.
 
 use super::clock::{Epoch, Index, Time, VClock};
-use super::shadow::{OwnSites, OwnTransition, Transition};
+use super::shadow::{Deriving, OwnTransition, Transition};
 use super::site::SiteId;
 use super::stack::StackId;
 use alloc::collections::BTreeMap;
@@ -217,12 +217,17 @@ pub struct MemoEntry {
 }
 
 impl MemoEntry {
-    /// `made` without its times ([`OwnTransition::of`]), computed on the first call.
-    #[inline]
-    pub fn own_form(&mut self, own: &OwnSites, born: Time) -> Option<OwnTransition> {
-        *self
-            .own
-            .get_or_insert_with(|| OwnTransition::of(&self.made, own, self.at, born))
+    /// `made` without its times ([`OwnTransition::of`]) once derived: `None` until then,
+    /// `Some(None)` when it is not of that form.
+    #[inline(always)]
+    pub fn own_form(&self) -> Option<Option<&OwnTransition>> {
+        self.own.as_ref().map(Option::as_ref)
+    }
+
+    /// Derives [`MemoEntry::own_form`] in the context `d` gives for the time the update
+    /// was made.
+    pub fn derive_own_form<'a>(&mut self, d: impl FnOnce(Time) -> Deriving<'a>) {
+        self.own = Some(OwnTransition::of(&self.made, &d(self.at)));
     }
 }
 

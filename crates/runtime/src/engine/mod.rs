@@ -559,8 +559,12 @@ impl<H: Host> Engine<H> {
         let replayed = if e.stamp == st.stamp {
             cell.replay(&e.made)
         } else {
-            e.own_form(&l.own_sites, st.born)
-                .is_some_and(|t| cell.replay_own(&t, st.epoch().time(), st.born))
+            if e.own_form().is_none() {
+                self.derive_own_form(g, e, &l.own_sites, kind, mask);
+            }
+            e.own_form()
+                .flatten()
+                .is_some_and(|t| cell.replay_own(t, st.epoch().time(), st.born))
         };
         if !replayed {
             return false;
@@ -571,6 +575,31 @@ impl<H: Host> Engine<H> {
             l.own_sites.insert(merged, kind);
         }
         true
+    }
+
+    /// [`goroutine::MemoEntry::derive_own_form`] for `g`'s access of `kind` to `mask`,
+    /// `own` its site cache (out of line: the context takes registers the replay needs).
+    #[cold]
+    #[inline(never)]
+    fn derive_own_form(
+        &self,
+        g: &Goroutine,
+        e: &mut goroutine::MemoEntry,
+        own: &shadow::OwnSites,
+        kind: u8,
+        mask: u8,
+    ) {
+        let st = g.clock();
+        e.derive_own_form(|then| shadow::Deriving {
+            own,
+            index: st.idx,
+            then,
+            born: st.born,
+            kind,
+            mask,
+            sites: &self.sites,
+            clock: &st.clock,
+        })
     }
 
     /// The first access to an empty cell: its record, with one CAS; returns the record

@@ -40,7 +40,7 @@
 //! reported. The out-of-line list's pointer is stored in word 1 with a zero mask field,
 //! so a reader that sees it instead of a record never takes it for a hit.
 
-use super::clock::{Epoch, Time, VClock};
+use super::clock::{Epoch, Index, Time, VClock};
 use super::site::{SITE_BITS, SiteId, SiteTable};
 use crate::sys;
 use alloc::boxed::Box;
@@ -515,9 +515,9 @@ impl Transition {
     }
 }
 
-/// A [`Transition`] of a cell whose records were all the accessing goroutine's own, made
-/// since it took its clock index, with their times taken out, for
-/// [`Cell::replay_own`].
+/// A [`Transition`] of a cell whose records were the accessing goroutine's own, made
+/// since it took its clock index, or known to it, with the own records' times taken
+/// out, for [`Cell::replay_own`].
 ///
 /// It holds at any later time of the goroutine, whatever its clock learnt meanwhile.
 /// The update rule sees a record's epoch only through two questions, whether it
@@ -532,12 +532,21 @@ impl Transition {
 /// are read and written again at a new epoch (`n++` under a mutex, the mutex's state
 /// word), where the clock-stamped replay ([`Cell::replay`]) never sees the same words
 /// twice.
+///
+/// Any other record is *fixed*: it must be the very same word again, of an epoch the
+/// goroutine's clock knew when the form was derived. A clock only learns while its
+/// goroutine keeps its index (the memo is dropped when it moves), so the answers stay
+/// yes and no, and the update treats the word as it did, provided it treated it as a
+/// known record then; the derivation checks that it did (the transition was made at an
+/// earlier time, when the clock may not have known it yet). Such a record is one the
+/// access never removes: a plain write initialising a word later used atomically (an
+/// atomic write does not cover it), a write read by a goroutine at every epoch.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct OwnTransition {
-    /// The old and new words with their time fields cleared.
+    /// The old and new words, own records' time fields cleared (fixed ones keep theirs).
     old: [u64; 2],
     new: [u64; 2],
-    /// Per old word: [`EMPTY`], [`PAST`] or [`NOW`].
+    /// Per old word: [`EMPTY`], [`PAST`], [`NOW`] or [`FIXED`].
     old_class: [u8; 2],
     /// Per new word, where its time comes from: [`EMPTY`] (no word), [`NOW`], or
     /// `FROM_OLD + j` (old word `j`'s).
@@ -547,7 +556,8 @@ pub struct OwnTransition {
 const EMPTY: u8 = 0;
 const PAST: u8 = 1;
 const NOW: u8 = 2;
-const FROM_OLD: u8 = 3;
+const FIXED: u8 = 3;
+const FROM_OLD: u8 = 4;
 
 /// The class of record word `w` (non-empty) of the goroutine's index at time `now`, for
 /// a goroutine that took its index at `born`; `None` for a time outside `[born, now]`.
@@ -563,36 +573,97 @@ fn own_class(w: u64, now: Time, born: Time) -> Option<u8> {
     }
 }
 
+/// The access whose update an [`OwnTransition`] is derived from, and what the
+/// goroutine's clock says about other records now.
+pub struct Deriving<'a> {
+    pub own: &'a OwnSites,
+    /// The goroutine's index, its time when it made the update, and when it took the
+    /// index.
+    pub index: Index,
+    pub then: Time,
+    pub born: Time,
+    pub kind: u8,
+    pub mask: u8,
+    pub sites: &'a SiteTable,
+    pub clock: &'a VClock,
+}
+
 impl OwnTransition {
-    /// `t` (made at time `then` by a goroutine that took its index at `born`) without
-    /// its times, if every old record is the goroutine's own: its site in `own` (sites
-    /// of the current index) and its time in `[born, then]`.
-    pub fn of(t: &Transition, own: &OwnSites, then: Time, born: Time) -> Option<Self> {
+    /// `t` without its own records' times, if every old record is the goroutine's own
+    /// (its site in `own`, of the current index, and its time in `[born, then]`) or
+    /// fixed (see the type's doc).
+    pub fn of(t: &Transition, d: &Deriving) -> Option<Self> {
         let mut old_class = [EMPTY; 2];
-        for (c, &w) in old_class.iter_mut().zip(&t.old) {
-            if w != 0 {
-                own.kind_of(rec_site(w))?;
-                *c = own_class(w, then, born)?;
+        let mut old = t.old.map(|w| w & !TIME_FIELD);
+        for i in 0..2 {
+            let w = t.old[i];
+            if w == 0 {
+                continue;
             }
+            let own = d
+                .own
+                .kind_of(rec_site(w))
+                .and_then(|_| own_class(w, d.then, d.born));
+            old_class[i] = match own {
+                Some(class) => class,
+                None => {
+                    Self::fixed_as_known(t, w, d)?;
+                    old[i] = w;
+                    FIXED
+                }
+            };
         }
         let mut new_time = [EMPTY; 2];
         for (src, &w) in new_time.iter_mut().zip(&t.new) {
             if w == 0 {
                 continue;
             }
-            *src = if rec_time(w) == then {
+            // A fixed record kept (possibly with fewer bytes): same site and time.
+            let same = |j: usize, fixed: bool| {
+                (old_class[j] == FIXED) == fixed
+                    && t.old[j] != 0
+                    && rec_time(t.old[j]) == rec_time(w)
+                    && (!fixed || rec_site(t.old[j]) == rec_site(w))
+            };
+            *src = if let Some(j) = (0..2).find(|&j| same(j, true)) {
+                FROM_OLD + j as u8
+            } else if rec_time(w) == d.then {
                 NOW
             } else {
-                let j = (0..2).find(|&j| t.old[j] != 0 && rec_time(t.old[j]) == rec_time(w))?;
-                FROM_OLD + j as u8
+                FROM_OLD + (0..2).find(|&j| same(j, false))? as u8
             };
         }
         Some(OwnTransition {
-            old: t.old.map(|w| w & !TIME_FIELD),
+            old,
             new: t.new.map(|w| w & !TIME_FIELD),
             old_class,
             new_time,
         })
+    }
+
+    /// `Some` if the record word `w` (not of the goroutine's own as cached) is known to
+    /// its clock, not of the access's epoch (such a record joins the access), and `t`
+    /// treated it as a known record: the bytes the access covers taken out, the rest
+    /// kept as it was.
+    fn fixed_as_known(t: &Transition, w: u64, d: &Deriving) -> Option<()> {
+        let s = d.sites.get(rec_site(w));
+        let epoch = Epoch::new(s.index, rec_time(w));
+        if epoch == Epoch::new(d.index, d.then) || !d.clock.knows(epoch) {
+            return None;
+        }
+        let keep = if covers(d.kind, s.kind) {
+            rec_mask(w) & !d.mask
+        } else {
+            rec_mask(w)
+        };
+        let after = t
+            .new
+            .iter()
+            .find(|&&n| n != 0 && rec_site(n) == rec_site(w) && rec_time(n) == rec_time(w));
+        match after {
+            Some(&n) => (rec_mask(n) == keep && keep != 0).then_some(()),
+            None => (keep == 0).then_some(()),
+        }
     }
 }
 
@@ -1090,9 +1161,13 @@ impl Cell {
         let w0 = self.w[0].load(Ordering::Relaxed);
         let old = [w0 & !CELL_BITS, self.w[1].load(Ordering::Relaxed)];
         let same = |i: usize| {
-            let w = old[i];
-            w & !TIME_FIELD == t.old[i]
-                && (w == 0 || own_class(w, now, born) == Some(t.old_class[i]))
+            let (w, class) = (old[i], t.old_class[i]);
+            w & !TIME_FIELD == t.old[i] & !TIME_FIELD
+                && match class {
+                    EMPTY => true,
+                    FIXED => w == t.old[i],
+                    _ => own_class(w, now, born) == Some(class),
+                }
         };
         if w0 & (LOCK | EXT) != 0 || !same(0) || !same(1) {
             return false;

@@ -1136,3 +1136,55 @@ fn an_own_update_is_not_replayed_on_an_earlier_owner_of_the_index() {
     t.e.access(second, x, 0x60, Kind::WRITE);
     assert_eq!(t.races(), 1, "the first owner's write is not known");
 }
+
+/// Another goroutine's record that the access keeps and the goroutine's clock knows
+/// (a plain write initialising a word later used atomically: an atomic write does not
+/// cover it) is *fixed* in the remembered own update: replayed only on the very same
+/// word, and kept, so a goroutine that does not know the initialising write still
+/// races with it.
+#[test]
+fn an_own_update_replayed_over_a_known_record_keeps_it() {
+    let t = T::new();
+    let m = t.main();
+    let late = t.go(m); // created before the write: does not know it
+    let x = 0xd000;
+    t.write(m, x);
+    let g = t.go(m); // knows m's write
+    t.e.func_enter(g, 0x700);
+    for _ in 0..4 {
+        atomic(&t, g, x, Kind::ATOMIC_WRITE, AtomicSync::AcquireRelease);
+    }
+    let words = t.record_words(APP + x);
+    assert_eq!(words.len(), 2, "m's write and g's last atomic: {words:x?}");
+    assert_eq!(t.races(), 0);
+    // A store acquires nothing (a load would acquire g's release, which knows m's write).
+    atomic(&t, late, x, Kind::ATOMIC_WRITE, AtomicSync::Release);
+    assert_eq!(
+        t.races(),
+        1,
+        "late's atomic store races with m's plain write"
+    );
+}
+
+/// A remembered update that kept another goroutine's record because the clock did not
+/// know it then is not replayed once the clock knows it: the record is then covered
+/// (a read covers a read it follows) and goes, as the general rule says.
+#[test]
+fn an_own_update_that_kept_an_unknown_record_is_not_replayed_once_it_is_known() {
+    let t = T::new();
+    let m = t.main();
+    let (h, g) = (t.go(m), t.go(m));
+    let x = APP + 0xd100;
+    t.e.access(h, x, 0x50, Kind::READ);
+    t.e.func_enter(g, 0x700);
+    t.e.access(g, x, 0x60, Kind::READ);
+    t.e.release(g, APP + 0xd200);
+    t.e.access(g, x, 0x60, Kind::READ); // h's read unknown: kept, g's refreshed
+    assert_eq!(t.record_words(x).len(), 2);
+    t.e.release(h, APP + 0xd208);
+    t.e.acquire(g, APP + 0xd208);
+    t.e.release(g, APP + 0xd210);
+    t.e.access(g, x, 0x60, Kind::READ); // h's read known now: covered
+    assert_eq!(t.record_words(x).len(), 1, "{:x?}", t.record_words(x));
+    assert_eq!(t.races(), 0);
+}
