@@ -29,7 +29,8 @@
 //!    change. At another stamp, an update of a cell holding only the goroutine's own
 //!    records (of its index, since it took it) is replayed with the times shifted
 //!    (`shadow::OwnTransition`): such a record is always known, and of the current
-//!    epoch only if its time is now, so the update depends on no other time.
+//!    epoch only if its time is now, so the update depends on no other time. Other
+//!    records the clock knows and the update kept must be the very same words.
 //! 3. The word-level update of an inline cell under its lock (`shadow::Cell::try_own`,
 //!    `try_widen`, `try_inline`), or of a spilled list in place (`try_spilled`).
 //! 4. The general update on the decoded list (`shadow::apply`), which also finds races.
