@@ -676,19 +676,24 @@ impl<H: Host> Engine<H> {
         kind: Kind,
     ) {
         if size.wrapping_sub(1) < SMALL_RANGE {
-            let end = addr + size;
             let probe = self.probe(g, kind.0);
-            let mut a = addr;
+            // Every cell's bytes at once; each step shifts the next cell's into place.
+            let mut fields = shadow::small_range_fields(addr, size);
+            // Stepped by pointer: the shadow's base is not reloaded after each cell's
+            // (acquiring) loads.
+            let mut cell: *const shadow::Cell = self.shadow.cell(addr);
             loop {
-                let hi = end.min((a & !7) + 8);
-                let cell = self.shadow.cell(a);
-                if !cell.quick_hit_bytes(&probe, shadow::range_field(a, hi)) {
+                let need = fields & shadow::BYTES_FIELD;
+                // SAFETY: the cells of `[addr, addr+size)` are consecutive and all have
+                // shadow (the caller's contract); `fields` ends within them.
+                if !unsafe { &*cell }.quick_hit_bytes(&probe, need) {
                     break;
                 }
-                if hi == end {
+                fields >>= 8;
+                if fields & shadow::BYTES_FIELD == 0 {
                     return;
                 }
-                a = hi;
+                cell = cell.wrapping_add(1);
             }
         }
         self.access_range_long(g, addr, size, pc, kind);

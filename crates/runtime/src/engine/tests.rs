@@ -421,6 +421,26 @@ fn ranges_race_on_common_bytes_only() {
     assert_eq!(t.races(), 2);
 }
 
+/// A small range's inline check covers each of its (up to three) cells with that
+/// cell's bytes: the cells a goroutine already wrote are hits, the last one is not, and
+/// the read of it is recorded (a concurrent write to it races).
+#[test]
+fn a_small_range_is_a_hit_only_if_every_cell_is() {
+    let t = T::new();
+    let m = t.main();
+    let (g, h) = (t.go(m), t.go(m));
+    let x = APP + 0xe000;
+    // SAFETY: the range lies in the mapped test arena.
+    let range =
+        |g, addr, size, kind| unsafe { t.e.access_range_announced(g, addr, size, 0x50, kind) };
+    range(g, x + 6, 10, Kind::WRITE); // cells 0 (bytes 6..8) and 1 (all)
+    range(g, x + 6, 10, Kind::READ); // a hit in both
+    range(g, x + 6, 12, Kind::READ); // cell 2's bytes 0..2 are new
+    assert_eq!(t.races(), 0);
+    t.e.access(h, x + 17, 0x60, Kind::WRITE);
+    assert_eq!(t.races(), 1, "h's write races with g's read of cell 2");
+}
+
 #[test]
 fn report_text_matches_go_format() {
     let t = T::new();
