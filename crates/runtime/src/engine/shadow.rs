@@ -235,8 +235,9 @@ impl<'a> Probe<'a> {
     #[inline(always)]
     fn hits_cached(&self, w: u64, need: u64) -> bool {
         w & (LOCK | EXT | TIME_FIELD | need) == self.time_field | need && {
-            // The site in the slot's upper bits leaves only the kind below bit 2.
-            let kind = self.own.slot_of_word(w) ^ rec_site(w) << 2;
+            // The site in the slot's upper bits leaves only the kind below bit 2. The
+            // word's low half shifted by 4 is its site's: the mask bits above it go.
+            let kind = self.own.slot_of_word(w) ^ (w as u32) << SLOT_SITE_SHIFT;
             kind < 4 && self.covered_by >> kind & 1 != 0
         }
     }
@@ -297,12 +298,18 @@ pub fn conflicts(a: u8, b: u8) -> bool {
 /// whose shadow holds more sites of its current epoch than that (compress/flate's
 /// buffers) would otherwise look most of them up in the site table.
 pub struct OwnSites {
-    /// `site << 2 | kind`, or 0; the length is a power of two.
+    /// `site << SLOT_SITE_SHIFT | kind`, or 0; the length is a power of two.
     slots: Vec<u32>,
     /// `slots.len() - 1`, kept so that the fast path indexes with one `and`.
     index_mask: usize,
     refills: u32,
 }
+
+/// Where a site sits in a slot of [`OwnSites`]: the 28 bits of a site fill the rest of
+/// the `u32`, so a record word's low half shifted by this much is its site's slot value
+/// without its kind (no mask needed to drop the byte-mask bits above the site).
+const SLOT_SITE_SHIFT: u32 = 32 - SITE_BITS;
+const _: () = assert!(SLOT_SITE_SHIFT >= 2);
 
 const OWN_SITES_MIN: usize = 64;
 const OWN_SITES_MAX: usize = 1024;
@@ -334,13 +341,13 @@ impl OwnSites {
     /// Notes that `site` (non-zero) is one of the goroutine's, of kind `kind`.
     #[inline]
     pub fn insert(&mut self, site: SiteId, kind: u8) {
-        self.slots[site as usize & self.index_mask] = site << 2 | kind as u32;
+        self.slots[site as usize & self.index_mask] = site << SLOT_SITE_SHIFT | kind as u32;
     }
 
     #[inline]
     fn kind_of(&self, site: SiteId) -> Option<u8> {
         let e = self.slot(site);
-        (e >> 2 == site && site != 0).then_some((e & 3) as u8)
+        (e >> SLOT_SITE_SHIFT == site && site != 0).then_some((e & 3) as u8)
     }
 
     /// Whether record word `w` (flags ignored) is of time `time` and its site missing here:
