@@ -678,19 +678,19 @@ impl<H: Host> Engine<H> {
         if size.wrapping_sub(1) < SMALL_RANGE {
             let probe = self.probe(g, kind.0);
             // Every cell's bytes at once; each step shifts the next cell's into place.
-            let mut fields = shadow::small_range_fields(addr, size);
+            let mut masks = shadow::small_range_masks(addr, size);
             // Stepped by pointer: the shadow's base is not reloaded after each cell's
             // (acquiring) loads.
             let mut cell: *const shadow::Cell = self.shadow.cell(addr);
             loop {
-                let need = fields & shadow::BYTES_FIELD;
+                let need = shadow::bytes_field(masks as u8);
                 // SAFETY: the cells of `[addr, addr+size)` are consecutive and all have
-                // shadow (the caller's contract); `fields` ends within them.
+                // shadow (the caller's contract); `masks` ends within them.
                 if !unsafe { &*cell }.quick_hit_bytes(&probe, need) {
                     break;
                 }
-                fields >>= 8;
-                if fields & shadow::BYTES_FIELD == 0 {
+                masks >>= 8;
+                if masks as u8 == 0 {
                     return;
                 }
                 cell = cell.wrapping_add(1);

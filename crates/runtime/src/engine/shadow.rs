@@ -93,16 +93,13 @@ pub const fn range_field(a: usize, hi: usize) -> u64 {
     ((1 << (hi - a)) - 1) << (MASK_SHIFT as usize + (a & 7))
 }
 
-/// The byte-mask fields of the (at most three) cells of a range of at most 16 bytes
-/// starting at `addr`, the first cell's in its place and each next one 8 bits higher
-/// (shifting right by 8 brings the next cell's into place).
+/// The byte masks of the (at most three) cells of a range of at most 16 bytes starting
+/// at `addr`: the first cell's in the low 8 bits, each next one 8 bits higher (shifting
+/// right by 8 brings the next cell's down).
 #[inline(always)]
-pub const fn small_range_fields(addr: usize, size: usize) -> u64 {
-    ((1 << size) - 1) << (MASK_SHIFT as usize + (addr & 7))
+pub const fn small_range_masks(addr: usize, size: usize) -> u32 {
+    ((1 << size) - 1) << (addr & 7)
 }
-
-/// The mask field of a record word.
-pub const BYTES_FIELD: u64 = 0xff << MASK_SHIFT;
 
 /// Time `t` in a record word's time field.
 #[inline(always)]
