@@ -137,6 +137,14 @@ impl VClock {
         self.times.get(index as usize).copied().unwrap_or(0)
     }
 
+    /// [`VClock::set`] of an entry the clock already has (a goroutine's own: its tick,
+    /// which then needs no growth path).
+    #[inline]
+    pub fn set_existing(&mut self, index: Index, time: Time) {
+        self.source = NO_SOURCE;
+        self.times[index as usize] = time;
+    }
+
     pub fn set(&mut self, index: Index, time: Time) {
         self.source = NO_SOURCE;
         let i = index as usize;

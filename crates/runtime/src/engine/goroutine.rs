@@ -110,7 +110,8 @@ impl ClockState {
 
     /// Sets the goroutine's own time (see [`Goroutine::set_own_time`]).
     fn set_own_time(&mut self, t: Time) {
-        self.clock.set(self.idx, t);
+        // The own entry exists: set when the index was taken (`alloc_index`).
+        self.clock.set_existing(self.idx, t);
         self.set_now(Epoch::new(self.idx, t));
     }
 

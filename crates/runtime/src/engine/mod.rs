@@ -256,12 +256,19 @@ impl<H: Host> Engine<H> {
     /// Advances `g`'s own time after a release; moves it to a fresh index when the time
     /// runs out (nothing is reset, see `goroutine`).
     fn tick(&self, g: &Goroutine) {
-        let st = g.clock();
-        let t = st.clock.get(st.idx);
+        let t = g.clock().epoch().time();
         if t + 1 < self.max_time {
             g.set_own_time(t + 1);
             return;
         }
+        self.tick_exhausted(g);
+    }
+
+    /// [`Engine::tick`] of a goroutine whose time ran out (out of line: its frame made
+    /// every tick save six registers).
+    #[cold]
+    #[inline(never)]
+    fn tick_exhausted(&self, g: &Goroutine) {
         let mut reg = self.registry.lock();
         self.tick_locked(&mut reg, g);
     }
