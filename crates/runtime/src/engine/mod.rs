@@ -1006,8 +1006,8 @@ impl<H: Host> Engine<H> {
         if g.local().ignore_sync > 0 {
             return;
         }
-        let shard = self.syncs.shard(addr);
-        if let Some(s) = shard.get(&addr).filter(|s| !s.contained_in(g.tid)) {
+        let mut shard = self.syncs.shard(addr);
+        if let Some(s) = shard.get(addr).filter(|s| !s.contained_in(g.tid)) {
             g.join_clock(s);
         }
     }
@@ -1020,8 +1020,7 @@ impl<H: Host> Engine<H> {
         {
             let mut shard = self.syncs.shard(addr);
             shard
-                .entry(addr)
-                .or_default()
+                .get_or_default(addr)
                 .copy_from_goroutine(&g.clock().clock, g.tid);
         }
         self.mark_sync(addr);
@@ -1035,7 +1034,7 @@ impl<H: Host> Engine<H> {
         }
         {
             let mut shard = self.syncs.shard(addr);
-            let s = shard.entry(addr).or_default();
+            let s = shard.get_or_default(addr);
             if s.contained_in(g.tid) || s.is_empty() {
                 // s ⊆ g: the merge is g itself (and stays known to be contained in it).
                 s.copy_from_goroutine(&g.clock().clock, g.tid);
@@ -1054,7 +1053,7 @@ impl<H: Host> Engine<H> {
         }
         {
             let mut shard = self.syncs.shard(addr);
-            let s = shard.entry(addr).or_default();
+            let s = shard.get_or_default(addr);
             g.release_store_acquire(s);
         }
         self.mark_sync(addr);
@@ -1128,7 +1127,7 @@ impl<H: Host> Engine<H> {
                 AtomicSync::AcquireRelease => (true, wrote),
             };
             if releases {
-                let s = shard.entry(addr).or_default();
+                let s = shard.get_or_default(addr);
                 // TSan's ReleaseAcquire for read-modify-writes: s = g = s ⊔ g. After the
                 // join g ⊇ s, so s takes a copy of g (and is known to be contained in it,
                 // which spares the join when g does this again).
@@ -1137,7 +1136,7 @@ impl<H: Host> Engine<H> {
                 }
                 s.copy_from_goroutine(&g.clock().clock, g.tid);
             } else if let Some(s) = shard
-                .get(&addr)
+                .get(addr)
                 .filter(|s| acquires && !s.contained_in(g.tid))
             {
                 g.join_clock(s);
