@@ -79,6 +79,10 @@ pub struct ClockState {
     /// Changes whenever the clock may have (each [`Goroutine::clock_mut`]): an
     /// update remembered at one stamp is replayed only at the same ([`UpdateMemo`]).
     pub stamp: u64,
+    /// Counts the clock's changes other than ticks (joins, index moves): a sync clock
+    /// copied at the same count differs from this one in the own entry at most
+    /// ([`VClock::copy_from_goroutine`]).
+    pub joins: u32,
 }
 
 impl ClockState {
@@ -91,6 +95,7 @@ impl ClockState {
             time_field: 0,
             born: now.time(),
             stamp: 0,
+            joins: 0,
         };
         st.set_now(now);
         st
@@ -452,14 +457,29 @@ impl Goroutine {
 
     /// The clock learns what `other` knows.
     pub fn join_clock(&self, other: &VClock) {
-        self.clock_mut().clock.join(other);
+        self.clock_mut_joined().clock.join(other);
         self.publish();
     }
 
     /// Go's channel-slot rule ([`VClock::release_store_acquire`]) with `sync`.
     pub fn release_store_acquire(&self, sync: &mut VClock) {
-        self.clock_mut().clock.release_store_acquire(sync);
+        self.clock_mut_joined().clock.release_store_acquire(sync);
         self.publish();
+    }
+
+    /// A release-store: `sync` takes this goroutine's clock.
+    #[inline]
+    pub fn release_to(&self, sync: &mut VClock) {
+        let st = self.clock();
+        sync.copy_from_goroutine(&st.clock, self.tid, st.joins, st.idx);
+    }
+
+    /// [`Goroutine::clock_mut`] for a change other than a tick (counted in `joins`).
+    #[allow(clippy::mut_from_ref)]
+    fn clock_mut_joined(&self) -> &mut ClockState {
+        let st = self.clock_mut();
+        st.joins = st.joins.wrapping_add(1);
+        st
     }
 
     /// Sets the goroutine's own time (a tick: neither the clock's length nor its holes
@@ -472,7 +492,7 @@ impl Goroutine {
 
     /// Moves the goroutine to index `idx` with `clock` (its time ran out).
     pub fn move_to(&self, idx: Index, clock: VClock) {
-        self.clock_mut().move_to(idx, clock);
+        self.clock_mut_joined().move_to(idx, clock);
         self.publish();
     }
 

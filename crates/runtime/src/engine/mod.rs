@@ -1019,9 +1019,7 @@ impl<H: Host> Engine<H> {
         }
         {
             let mut shard = self.syncs.shard(addr);
-            shard
-                .get_or_default(addr)
-                .copy_from_goroutine(&g.clock().clock, g.tid);
+            g.release_to(shard.get_or_default(addr));
         }
         self.mark_sync(addr);
         self.tick(g);
@@ -1037,7 +1035,7 @@ impl<H: Host> Engine<H> {
             let s = shard.get_or_default(addr);
             if s.contained_in(g.tid) || s.is_empty() {
                 // s ⊆ g: the merge is g itself (and stays known to be contained in it).
-                s.copy_from_goroutine(&g.clock().clock, g.tid);
+                g.release_to(s);
             } else {
                 s.join(&g.clock().clock);
             }
@@ -1134,7 +1132,7 @@ impl<H: Host> Engine<H> {
                 if acquires && !s.contained_in(g.tid) {
                     g.join_clock(s);
                 }
-                s.copy_from_goroutine(&g.clock().clock, g.tid);
+                g.release_to(s);
             } else if let Some(s) = shard
                 .get(addr)
                 .filter(|s| acquires && !s.contained_in(g.tid))

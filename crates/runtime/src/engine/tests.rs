@@ -1208,3 +1208,33 @@ fn an_own_update_that_kept_an_unknown_record_is_not_replayed_once_it_is_known() 
     assert_eq!(t.record_words(x).len(), 1, "{:x?}", t.record_words(x));
     assert_eq!(t.races(), 0);
 }
+
+/// A goroutine releasing one object again and again updates only its own entry there
+/// (the object is an unchanged copy of its clock); after it acquired something, the
+/// release copies its whole clock again, so whoever acquires the object learns both.
+#[test]
+fn a_repeated_release_carries_the_goroutine_s_ticks_and_joins() {
+    let t = T::new();
+    let m = t.main();
+    let (g, h) = (t.go(m), t.go(m));
+    let (x, y) = (0xf000, 0xf100);
+    let (s, a) = (APP + 0xf200, APP + 0xf208);
+    t.e.release(g, s);
+    t.write(g, y); // after the first release: only the second one publishes it
+    t.write(h, x);
+    t.e.release(h, a);
+    t.e.acquire(g, a); // g learns h's write
+    t.e.release(g, s);
+    let k = t.go(m);
+    t.e.acquire(k, s);
+    t.read(k, y);
+    t.read(k, x);
+    assert_eq!(t.races(), 0, "{}", t.text());
+    let z = 0xf300;
+    t.e.release(g, s); // again: its own entry only
+    t.write(g, z);
+    t.e.release(g, s);
+    t.e.acquire(k, s);
+    t.write(k, z);
+    assert_eq!(t.races(), 0, "{}", t.text());
+}
