@@ -7,6 +7,9 @@ cost of Go's instrumentation calls alone). Then, after one warm-up round, runs t
 variants alternately (ABCD ABCD ...) and reports medians of wall time, CPU time and peak
 RSS, the ratios gorace/stock and gorace/floor, and the excess cost above the floor,
 excess = (gorace - floor) / (stock - floor), with its geometric mean over workloads.
+An excess is marked `*` (ill-conditioned) where stock is within 10% of the floor: there
+its denominator is a few milliseconds of noise; the summary also gives the geometric
+mean without those.
 
     bench/run.py [--reps N] [--only REGEX] [--json FILE]
 """
@@ -19,6 +22,9 @@ MICRO = ["TightLoop", "SliceCopy", "MutexUncontended", "MutexContended", "RWMute
          "ChanUnbuffered", "ChanBuffered", "Select", "WaitGroupFanOut", "AtomicAdd",
          "GoroutineChurn", "ServerLike"]
 VARIANTS = ["norace", "stock", "gorace", "floor"]
+# Excess is flagged ill-conditioned where stock's cost above the floor is below this
+# fraction of the floor (the summary gives the geometric mean without those too).
+ILL_CONDITIONED = 0.10
 
 
 def sh(cmd, **kw):
@@ -102,6 +108,9 @@ def main():
                 row[f"gorace/stock {k}"] = g / s
                 row[f"gorace/floor {k}"] = g / f
                 row[f"excess {k}"] = max(g - f, 0) / (s - f) if s > f else float("nan")
+                # TSan's own cost below a tenth of the floor: a few milliseconds of noise
+                # move such a ratio by whole units (TightLoop: stock within 0-15% of floor).
+                row[f"ill-conditioned {k}"] = s - f < ILL_CONDITIONED * f
             results.append(row)
             print_row(row, header=len(results) == 1)
         summary = {}
@@ -110,6 +119,12 @@ def main():
             # A workload where gorace is at the floor has excess 0; bound it below for
             # the geometric mean (1% of TSan's excess).
             summary[f"geomean excess {k}"] = math.exp(statistics.mean(math.log(max(x, 0.01)) for x in xs)) if xs else None
+        for k in ("wall", "rss_mb"):
+            well = [r[f"excess {k}"] for r in results
+                    if not r[f"ill-conditioned {k}"] and r[f"excess {k}"] == r[f"excess {k}"]]
+            summary[f"ill-conditioned {k}"] = [r["workload"] for r in results if r[f"ill-conditioned {k}"]]
+            summary[f"geomean excess {k}, well-conditioned only"] = (
+                math.exp(statistics.mean(math.log(max(x, 0.01)) for x in well)) if well else None)
         summary["slower than stock"] = [r["workload"] for r in results if r["gorace/stock wall"] > 1]
         summary["larger than stock"] = [r["workload"] for r in results if r["gorace/stock rss_mb"] > 1]
         print()
@@ -131,8 +146,13 @@ def print_row(r, header):
               f"{'RSS MB: floor':>13} {'stock':>6} {'gorace':>6} {'excess':>7}")
     m = r["median"]
     print(f"{r['workload']:24} {m['norace']['wall']:7.2f} {m['floor']['wall']:7.2f} {m['stock']['wall']:7.2f} {m['gorace']['wall']:7.2f} "
-          f"{r['gorace/stock wall']:7.2f} {r['gorace/floor wall']:7.2f} {r['excess wall']:7.2f} | "
-          f"{m['floor']['rss_mb']:13.0f} {m['stock']['rss_mb']:6.0f} {m['gorace']['rss_mb']:6.0f} {r['excess rss_mb']:7.2f}", flush=True)
+          f"{r['gorace/stock wall']:7.2f} {r['gorace/floor wall']:7.2f} {excess(r, 'wall')} | "
+          f"{m['floor']['rss_mb']:13.0f} {m['stock']['rss_mb']:6.0f} {m['gorace']['rss_mb']:6.0f} {excess(r, 'rss_mb')}", flush=True)
+
+
+def excess(r, k):
+    """The excess, marked `*` where stock is within ILL_CONDITIONED of the floor."""
+    return f"{r[f'excess {k}']:6.2f}{'*' if r[f'ill-conditioned {k}'] else ' '}"
 
 
 if __name__ == "__main__":
