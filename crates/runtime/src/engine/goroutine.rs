@@ -230,10 +230,9 @@ impl MemoEntry {
         self.own.as_ref().map(Option::as_ref)
     }
 
-    /// Derives [`MemoEntry::own_form`] in the context `d` gives for the time the update
-    /// was made.
-    pub fn derive_own_form<'a>(&mut self, d: impl FnOnce(Time) -> Deriving<'a>) {
-        self.own = Some(OwnTransition::of(&self.made, &d(self.at)));
+    /// Derives [`MemoEntry::own_form`] in the goroutine's context `d`.
+    pub fn derive_own_form(&mut self, d: &Deriving) {
+        self.own = Some(OwnTransition::of(&self.made, self.at, d));
     }
 }
 

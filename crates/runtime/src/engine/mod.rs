@@ -598,10 +598,9 @@ impl<H: Host> Engine<H> {
         mask: u8,
     ) {
         let st = g.clock();
-        e.derive_own_form(|then| shadow::Deriving {
+        e.derive_own_form(&shadow::Deriving {
             own,
             index: st.idx,
-            then,
             born: st.born,
             kind,
             mask,

@@ -592,10 +592,8 @@ fn own_class(w: u64, now: Time, born: Time) -> Option<u8> {
 /// goroutine's clock says about other records now.
 pub struct Deriving<'a> {
     pub own: &'a OwnSites,
-    /// The goroutine's index, its time when it made the update, and when it took the
-    /// index.
+    /// The goroutine's index and its time when it took the index.
     pub index: Index,
-    pub then: Time,
     pub born: Time,
     pub kind: u8,
     pub mask: u8,
@@ -604,10 +602,10 @@ pub struct Deriving<'a> {
 }
 
 impl OwnTransition {
-    /// `t` without its own records' times, if every old record is the goroutine's own
-    /// (its site in `own`, of the current index, and its time in `[born, then]`) or
-    /// fixed (see the type's doc).
-    pub fn of(t: &Transition, d: &Deriving) -> Option<Self> {
+    /// `t`, made at the goroutine's time `then`, without its own records' times, if
+    /// every old record is the goroutine's own (its site in `own`, of the current index,
+    /// and its time in `[born, then]`) or fixed (see the type's doc).
+    pub fn of(t: &Transition, then: Time, d: &Deriving) -> Option<Self> {
         let mut old_class = [EMPTY; 2];
         let mut old = t.old.map(|w| w & !TIME_FIELD);
         for i in 0..2 {
@@ -618,11 +616,11 @@ impl OwnTransition {
             let own = d
                 .own
                 .kind_of(rec_site(w))
-                .and_then(|_| own_class(w, d.then, d.born));
+                .and_then(|_| own_class(w, then, d.born));
             old_class[i] = match own {
                 Some(class) => class,
                 None => {
-                    Self::fixed_as_known(t, w, d)?;
+                    Self::fixed_as_known(t, w, then, d)?;
                     old[i] = w;
                     FIXED
                 }
@@ -633,19 +631,17 @@ impl OwnTransition {
             if w == 0 {
                 continue;
             }
+            let old_time = |j: usize| t.old[j] != 0 && rec_time(t.old[j]) == rec_time(w);
             // A fixed record kept (possibly with fewer bytes): same site and time.
-            let same = |j: usize, fixed: bool| {
-                (old_class[j] == FIXED) == fixed
-                    && t.old[j] != 0
-                    && rec_time(t.old[j]) == rec_time(w)
-                    && (!fixed || rec_site(t.old[j]) == rec_site(w))
+            let kept_fixed = |j: usize| {
+                old_class[j] == FIXED && old_time(j) && rec_site(t.old[j]) == rec_site(w)
             };
-            *src = if let Some(j) = (0..2).find(|&j| same(j, true)) {
+            *src = if let Some(j) = (0..2).find(|&j| kept_fixed(j)) {
                 FROM_OLD + j as u8
-            } else if rec_time(w) == d.then {
+            } else if rec_time(w) == then {
                 NOW
             } else {
-                FROM_OLD + (0..2).find(|&j| same(j, false))? as u8
+                FROM_OLD + (0..2).find(|&j| old_class[j] != FIXED && old_time(j))? as u8
             };
         }
         Some(OwnTransition {
@@ -660,10 +656,10 @@ impl OwnTransition {
     /// its clock, not of the access's epoch (such a record joins the access), and `t`
     /// treated it as a known record: the bytes the access covers taken out, the rest
     /// kept as it was.
-    fn fixed_as_known(t: &Transition, w: u64, d: &Deriving) -> Option<()> {
+    fn fixed_as_known(t: &Transition, w: u64, then: Time, d: &Deriving) -> Option<()> {
         let s = d.sites.get(rec_site(w));
         let epoch = Epoch::new(s.index, rec_time(w));
-        if epoch == Epoch::new(d.index, d.then) || !d.clock.knows(epoch) {
+        if epoch == Epoch::new(d.index, then) || !d.clock.knows(epoch) {
             return None;
         }
         let keep = if covers(d.kind, s.kind) {
@@ -1177,12 +1173,10 @@ impl Cell {
         let old = [w0 & !CELL_BITS, self.w[1].load(Ordering::Relaxed)];
         let same = |i: usize| {
             let (w, class) = (old[i], t.old_class[i]);
-            w & !TIME_FIELD == t.old[i] & !TIME_FIELD
-                && match class {
-                    EMPTY => true,
-                    FIXED => w == t.old[i],
-                    _ => own_class(w, now, born) == Some(class),
-                }
+            match class {
+                EMPTY | FIXED => w == t.old[i],
+                _ => w & !TIME_FIELD == t.old[i] && own_class(w, now, born) == Some(class),
+            }
         };
         if w0 & (LOCK | EXT) != 0 || !same(0) || !same(1) {
             return false;
