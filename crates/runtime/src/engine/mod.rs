@@ -736,6 +736,12 @@ impl<H: Host> Engine<H> {
                     return;
                 }
             }
+            if covered && let Some(t) = &walk.made {
+                a = self.shadow.replay_run(t, a, end);
+                if a >= end {
+                    return;
+                }
+            }
             let base = a & !7;
             let hi = end.min(base + 8);
             if covered || self.shadow.covers(a) {
@@ -744,14 +750,16 @@ impl<H: Host> Engine<H> {
                 // A cell holding exactly the words the last whole cell's update started
                 // from is no hit either (that one was decided exactly), so it is tried
                 // first: fresh memory then costs one CAS per cell.
+                // (A covered range tried it in `replay_run` already.)
                 let replayed = || {
-                    walk.made.as_ref().is_some_and(|t| {
-                        if t.fills() {
-                            // Before the record exists, as in `fill_fresh`.
-                            self.shadow.mark_dirty(base);
-                        }
-                        cell.replay(t)
-                    })
+                    !covered
+                        && walk.made.as_ref().is_some_and(|t| {
+                            if t.fills() {
+                                // Before the record exists, as in `fill_fresh`.
+                                self.shadow.mark_dirty(base);
+                            }
+                            cell.replay(t)
+                        })
                 };
                 if mask == 0xff && full_hit != 0 && cell.word0() == full_hit
                     || mask == 0xff && replayed()

@@ -1651,6 +1651,39 @@ impl Shadow {
     /// object; see [`Shadow::mark`]). Of large ranges, whole shadow pages are then zeroed
     /// by `madvise`, which returns them to the kernel, and only pages that own something
     /// are visited first.
+    /// Replays `t` ([`Cell::replay`]) on the whole cells from `a` (aligned) towards `end`
+    /// for as long as they take it; returns the address of the first cell that did not.
+    /// The cells of one range written by one access hold the same words, so a range's
+    /// fresh or once-written memory (a slice grown by `growslice`, whose copy is not
+    /// instrumented) takes one CAS per cell in a tight loop. `[a, end)` must be covered.
+    pub fn replay_run(&self, t: &Transition, a: usize, end: usize) -> usize {
+        let cells = end.saturating_sub(a) / 8;
+        // Stepped by pointer: the shadow's base is not reloaded after each CAS.
+        let first: *const Cell = self.cell(a);
+        // SAFETY: the `cells` cells from `a` are consecutive and covered (the caller's
+        // contract), so their shadow is mapped; `i < cells` below.
+        let cell = |i: usize| unsafe { &*first.add(i) };
+        let mut i = 0;
+        if t.fills() {
+            while i < cells {
+                let at = a + 8 * i;
+                // Before the record exists, as in `Engine::fill_fresh`; once per page.
+                if i == 0 || at.is_multiple_of(APP_PER_SHADOW_PAGE) {
+                    self.mark_dirty(at);
+                }
+                if !cell(i).try_fill_empty(t.new[0]) {
+                    break;
+                }
+                i += 1;
+            }
+        } else {
+            while i < cells && cell(i).replay(t) {
+                i += 1;
+            }
+        }
+        a + 8 * i
+    }
+
     pub fn reset_range(
         &self,
         addr: usize,

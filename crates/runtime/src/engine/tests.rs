@@ -928,6 +928,36 @@ fn long_ranges_update_each_cell_as_a_range_of_that_cell_alone() {
     assert_eq!(t.races(), 0);
 }
 
+/// A long range over fresh memory fills its cells in one run (`Shadow::replay_run`):
+/// the run stops at a cell another goroutine wrote and goes on after it; every shadow
+/// page it filled is marked, so reallocating a piece of any of them forgets the
+/// records there.
+#[test]
+fn a_fill_run_stops_at_a_written_cell_and_marks_every_page_it_fills() {
+    use super::shadow::APP_PER_SHADOW_PAGE as PAGE;
+    let t = T::new();
+    let m = t.main();
+    let (c, w) = (t.go(m), t.go(m)); // w is unordered with m's read below
+    let (lo, len) = (0x40_0000 - 64, 3 * PAGE);
+    t.write(c, lo + 40);
+    t.e.release(c, APP);
+    t.e.acquire(m, APP);
+    t.e.access_range(m, APP + lo, len, 0x10, Kind::READ);
+    assert_eq!(t.races(), 0, "{}", t.text());
+    let records = |at: usize| t.record_words(APP + at).len();
+    assert_eq!(records(lo + 40), 2, "c's write and m's read");
+    assert!((0..len).step_by(8).all(|k| k == 40 || records(lo + k) == 1));
+    // A piece of the range's third page, allocated anew: its cells are forgotten.
+    let piece = lo + 2 * PAGE + 64;
+    t.e.malloc(APP + piece, 64);
+    for k in (0..64).step_by(8) {
+        t.write(w, piece + k);
+    }
+    assert_eq!(t.races(), 0, "reallocated cells kept records: {}", t.text());
+    t.write(w, piece + 64); // just past the piece: still m's read
+    assert_eq!(t.races(), 1, "{}", t.text());
+}
+
 /// Concurrent readers of one location move their own records forward in place
 /// (`refreshed_read`, under `Cell::try_spilled`): the list keeps one record per reader, each at its
 /// reader's latest read, and writes concurrent with those reads are still reported.
