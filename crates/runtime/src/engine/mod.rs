@@ -525,7 +525,8 @@ impl<H: Host> Engine<H> {
             // A remembered update first: it is only found for a cell that was no hit.
             let cached = self.cached_site(g, pc, kind);
             if let Some(site) = cached
-                && self.replayed_update(g, base, mask, kind, site)
+                && (kind == Kind::READ.0 && self.read_spilled(g, base, mask, site)
+                    || self.replayed_update(g, base, mask, kind, site))
             {
                 return;
             }
@@ -544,6 +545,27 @@ impl<H: Host> Engine<H> {
         if let Some(race) = race {
             self.report_race(g, race);
         }
+    }
+
+    /// A plain read of a spilled cell decided in place ([`shadow::Cell::read_spilled`]).
+    #[inline(always)]
+    fn read_spilled(&self, g: &Goroutine, base: usize, mask: u8, site: SiteId) -> bool {
+        let cell = self.shadow.cell(base);
+        if !cell.is_spilled() {
+            return false;
+        }
+        let st = g.clock();
+        let a = NewAccess {
+            epoch: st.epoch(),
+            mask,
+            kind: Kind::READ.0,
+            site,
+        };
+        let decided = cell.read_spilled(&self.sites, &a, &st.clock);
+        if decided {
+            g.local().recorded_at = a.epoch.time();
+        }
+        decided
     }
 
     /// Whether the cell took the update the goroutine remembers for an access at `site`

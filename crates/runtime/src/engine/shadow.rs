@@ -1290,6 +1290,64 @@ impl Cell {
         result.is_some()
     }
 
+    /// A plain read `a` of a spilled cell, decided on the list's head in place when it
+    /// changes nothing or only moves the reader's own record forward
+    /// ([`refreshed_read`]): the commonest access to a location that several goroutines
+    /// read (a mutex's state, a shared map's header), which otherwise goes through the
+    /// lock-free check, the memo and the general update one after the other. False (the
+    /// cell unchanged) for everything else. `a.site` must be of the reader's current
+    /// clock index, so a record with that site and the current time is of its epoch.
+    pub fn read_spilled(&self, sites: &SiteTable, a: &NewAccess, clock: &VClock) -> bool {
+        debug_assert_eq!(a.kind, 0, "plain reads only");
+        let w0 = self.w[0].load(Ordering::Acquire);
+        if w0 & (LOCK | EXT) != EXT {
+            return false;
+        }
+        let w1 = self.w[1].load(Ordering::Acquire);
+        // SAFETY: only a place projection (no read): `ext_ptr(w1)` is non-null and aligned.
+        let head = unsafe { core::ptr::addr_of!((*ext_ptr(w1)).head) };
+        // SAFETY: as in `spilled_hit`: the list's memory stays mapped and owned by the
+        // runtime even if the cell let it go since, it is read with atomic loads only, and
+        // word 0 unchanged after the scan (every update under the lock bumps the version)
+        // means the words read were the cell's list at that moment.
+        let head = unsafe { &*head };
+        let now = time_field(a.epoch.time());
+        let need = bytes_field(a.mask);
+        // The same-epoch hit of the reader's own site, lock-free (the hits of other sites
+        // were looked for before the call, or are taken below as a refresh: see there).
+        let own_hit = |w: u64| w & (SITE_MASK | TIME_FIELD | need) == a.site as u64 | now | need;
+        if head.iter().any(|w| own_hit(w.load(Ordering::Acquire)))
+            && self.w[0].load(Ordering::Acquire) == w0
+        {
+            return true;
+        }
+        if self.w[0]
+            .compare_exchange(w0, w0 | LOCK, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            return false;
+        }
+        // SAFETY: word 0 did not change since word 1 was read, so the list is this cell's,
+        // and the cell lock gives exclusive access to it.
+        let ext = unsafe { &*ext_ptr(w1) };
+        let refreshed = ext.more.is_none() && {
+            let words: [u64; EXT_SCAN] =
+                core::array::from_fn(|i| ext.head[i].load(Ordering::Relaxed));
+            // An own read of an earlier time moved to now. Beside a record of the current
+            // epoch that covers the read (an own write), that changes no verdict: any
+            // access racing with the moved record races with that one too.
+            refreshed_read(words, sites, a, clock).map(|i| {
+                ext.head[i].store(
+                    record_word(a.site, a.mask, a.epoch.time()),
+                    Ordering::Relaxed,
+                )
+            })
+        }
+        .is_some();
+        self.unlock_spilled(w0, refreshed);
+        refreshed
+    }
+
     /// Releases the lock of a spilled cell whose word 0 was `w0` before locking, with a
     /// new version if its list `changed` (lock-free readers check the version).
     fn unlock_spilled(&self, w0: u64, changed: bool) {

@@ -959,15 +959,21 @@ fn a_fill_run_stops_at_a_written_cell_and_marks_every_page_it_fills() {
 }
 
 /// Concurrent readers of one location move their own records forward in place
-/// (`refreshed_read`, under `Cell::try_spilled`): the list keeps one record per reader, each at its
-/// reader's latest read, and writes concurrent with those reads are still reported.
-#[test]
-fn readers_of_a_spilled_cell_refresh_their_own_records() {
+/// (`refreshed_read`): the list keeps one record per reader, each at its reader's latest
+/// read, and writes concurrent with those reads are still reported. Readers inside a
+/// function (`framed`) have their access point's site cached and take
+/// `Cell::read_spilled`; the others `Cell::try_spilled`, under the general update.
+fn readers_of_a_spilled_cell_refresh_their_own_records(framed: bool) {
     let t = T::new();
     let m = t.main();
     let x = 0xc000;
     t.write(m, x); // written once, before the readers start: its record stays
     let readers: Vec<_> = (0..4).map(|_| t.go(m)).collect();
+    if framed {
+        for (k, &g) in readers.iter().enumerate() {
+            t.e.func_enter(g, 0x901 + 0x10 * k); // distinct stacks, reported apart
+        }
+    }
     let w = t.go(m);
     let sync = |k: usize| APP + 0xc100 + 8 * k;
     for (k, &g) in readers.iter().enumerate() {
@@ -977,6 +983,7 @@ fn readers_of_a_spilled_cell_refresh_their_own_records() {
     }
     for &g in &readers {
         t.read(g, x); // a later epoch: refreshed in place
+        t.read(g, x); // the same epoch: a hit
     }
     let words = t.record_words(APP + x);
     assert_eq!(words.len(), 5, "{words:x?}");
@@ -987,6 +994,43 @@ fn readers_of_a_spilled_cell_refresh_their_own_records() {
     // another pc: a report of the same pair of pcs is not repeated).
     t.e.access(readers[0], APP + x, 0x7777, Kind::READ);
     assert_eq!(t.races(), 2, "{}", t.text());
+}
+
+#[test]
+fn readers_of_a_spilled_cell_refresh_their_own_records_in_place() {
+    readers_of_a_spilled_cell_refresh_their_own_records(true);
+}
+
+#[test]
+fn readers_of_a_spilled_cell_refresh_their_own_records_under_the_general_update() {
+    readers_of_a_spilled_cell_refresh_their_own_records(false);
+}
+
+/// A read of a spilled cell that holds a write unknown to the reader is not decided in
+/// place (`Cell::read_spilled`): the general update sees the write and records the read.
+#[test]
+fn a_spilled_read_beside_an_unknown_write_takes_the_general_update() {
+    let t = T::new();
+    let m = t.main();
+    let x = 0xd000;
+    let readers: Vec<_> = (0..4).map(|_| t.go(m)).collect();
+    let (v, z) = (t.go(m), t.go(m));
+    t.write(v, x);
+    t.e.release(v, APP + 0xd100);
+    t.e.acquire(z, APP + 0xd100); // z knows v's write
+    for (k, &g) in readers.iter().enumerate() {
+        t.e.func_enter(g, 0x901 + 0x10 * k); // its access point's site gets cached
+        t.read(g, x); // races with v's write; reads never take a write's record
+        t.e.release(g, APP + 0xd200 + 8 * k);
+        t.e.acquire(z, APP + 0xd200 + 8 * k); // z knows every first read
+    }
+    assert_eq!(t.races(), 4, "{}", t.text());
+    assert!(t.e.shadow.cell(APP + x).is_spilled());
+    t.read(readers[1], x); // a new epoch, beside v's write (reported already)
+    // Knows all but that read (at another pc than v's write: a pair of stacks is
+    // reported once).
+    t.e.access(z, APP + x, 0x7777, Kind::WRITE);
+    assert_eq!(t.races(), 5, "{}", t.text());
 }
 
 /// A reader's own record is refreshed whichever of its access points made it (`RLock`
