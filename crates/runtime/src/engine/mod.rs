@@ -518,14 +518,17 @@ impl<H: Host> Engine<H> {
     #[cold]
     #[inline(never)]
     fn access_slow(&self, g: &Goroutine, base: usize, mask: u8, kind: u8, pc: usize) {
-        let fresh = self.shadow.cell(base).word0() == 0;
+        let w0 = self.shadow.cell(base).word0();
+        let fresh = w0 == 0;
         let site = if fresh {
             self.access_site(g, pc, kind)
         } else {
             // A remembered update first: it is only found for a cell that was no hit.
             let cached = self.cached_site(g, pc, kind);
             if let Some(site) = cached
-                && (kind == Kind::READ.0 && self.read_spilled(g, base, mask, site)
+                && (kind == Kind::READ.0
+                    && shadow::Cell::spilled_word(w0)
+                    && self.read_spilled(g, base, mask, site)
                     || self.replayed_update(g, base, mask, kind, site))
             {
                 return;
@@ -551,9 +554,6 @@ impl<H: Host> Engine<H> {
     #[inline(always)]
     fn read_spilled(&self, g: &Goroutine, base: usize, mask: u8, site: SiteId) -> bool {
         let cell = self.shadow.cell(base);
-        if !cell.is_spilled() {
-            return false;
-        }
         let st = g.clock();
         let a = NewAccess {
             epoch: st.epoch(),

@@ -1396,6 +1396,12 @@ impl Cell {
         self.w[0].load(Ordering::Acquire)
     }
 
+    /// Whether word 0 `w0` (from [`Cell::word0`]) is that of a spilled cell.
+    #[inline(always)]
+    pub fn spilled_word(w0: u64) -> bool {
+        w0 & EXT != 0
+    }
+
     /// Whether word 0, unlocked and inline, alone makes a whole-cell access a hit.
     #[inline]
     pub fn word0_hits(&self, p: &Probe) -> bool {
