@@ -1297,6 +1297,11 @@ impl Cell {
     /// lock-free check, the memo and the general update one after the other. False (the
     /// cell unchanged) for everything else. `a.site` must be of the reader's current
     /// clock index, so a record with that site and the current time is of its epoch.
+    ///
+    /// The decision is made on a lock-free snapshot of the head and committed by taking
+    /// the lock from the very word 0 the snapshot was checked against: every change of
+    /// a spilled list bumps the version in word 0, so the list is still the snapshot.
+    /// The lock is then held for one store, which matters on a line the readers share.
     pub fn read_spilled(&self, sites: &SiteTable, a: &NewAccess, clock: &VClock) -> bool {
         debug_assert_eq!(a.kind, 0, "plain reads only");
         let w0 = self.w[0].load(Ordering::Acquire);
@@ -1308,42 +1313,43 @@ impl Cell {
         let head = unsafe { core::ptr::addr_of!((*ext_ptr(w1)).head) };
         // SAFETY: as in `spilled_hit`: the list's memory stays mapped and owned by the
         // runtime even if the cell let it go since, it is read with atomic loads only, and
-        // word 0 unchanged after the scan (every update under the lock bumps the version)
-        // means the words read were the cell's list at that moment.
+        // word 0 unchanged after the scan means the words read were the cell's list.
         let head = unsafe { &*head };
+        let words: [u64; EXT_SCAN] = core::array::from_fn(|i| head[i].load(Ordering::Acquire));
+        if self.w[0].load(Ordering::Acquire) != w0 {
+            return false;
+        }
         let now = time_field(a.epoch.time());
         let need = bytes_field(a.mask);
-        // The same-epoch hit of the reader's own site, lock-free (the hits of other sites
-        // were looked for before the call, or are taken below as a refresh: see there).
+        // The same-epoch hit of the reader's own site (the hits of other sites were looked
+        // for before the call, or are taken below as a refresh: see there).
         let own_hit = |w: u64| w & (SITE_MASK | TIME_FIELD | need) == a.site as u64 | now | need;
-        if head.iter().any(|w| own_hit(w.load(Ordering::Acquire)))
-            && self.w[0].load(Ordering::Acquire) == w0
-        {
+        if words.iter().any(|&w| own_hit(w)) {
             return true;
         }
+        // An own read of an earlier time moved to now. Beside a record of the current
+        // epoch that covers the read (an own write), that changes no verdict: any access
+        // racing with the moved record races with that one too.
+        let Some(i) = refreshed_read(words, sites, a, clock) else {
+            return false;
+        };
         if self.w[0]
             .compare_exchange(w0, w0 | LOCK, Ordering::Acquire, Ordering::Relaxed)
             .is_err()
         {
             return false;
         }
-        // SAFETY: word 0 did not change since word 1 was read, so the list is this cell's,
+        // SAFETY: word 0 is as it was when word 1 was read, so the list is this cell's,
         // and the cell lock gives exclusive access to it.
         let ext = unsafe { &*ext_ptr(w1) };
-        let refreshed = ext.more.is_none() && {
-            let words: [u64; EXT_SCAN] =
-                core::array::from_fn(|i| ext.head[i].load(Ordering::Relaxed));
-            // An own read of an earlier time moved to now. Beside a record of the current
-            // epoch that covers the read (an own write), that changes no verdict: any
-            // access racing with the moved record races with that one too.
-            refreshed_read(words, sites, a, clock).map(|i| {
-                ext.head[i].store(
-                    record_word(a.site, a.mask, a.epoch.time()),
-                    Ordering::Relaxed,
-                )
-            })
+        // Records past the head were not looked at.
+        let refreshed = ext.more.is_none();
+        if refreshed {
+            ext.head[i].store(
+                record_word(a.site, a.mask, a.epoch.time()),
+                Ordering::Relaxed,
+            );
         }
-        .is_some();
         self.unlock_spilled(w0, refreshed);
         refreshed
     }
