@@ -1025,15 +1025,22 @@ impl Cell {
         if self.w[0].load(Ordering::Acquire) != w0 {
             return false;
         }
+        self.spilled_head(w1)
+            .iter()
+            .any(|w| p.hits(w.load(Ordering::Acquire), mask))
+            && self.w[0].load(Ordering::Acquire) == w0
+    }
+
+    /// The head of the list that word 1 `w1`, read while word 0 said the cell was
+    /// spilled, points to, for a lock-free scan: what the scan reads counts only if word 0
+    /// is unchanged after it (every update of a list under the lock bumps the version).
+    fn spilled_head(&self, w1: u64) -> &[AtomicU64; EXT_SCAN] {
         // SAFETY: only a place projection (no read): `ext_ptr(w1)` is non-null and aligned.
         let head = unsafe { core::ptr::addr_of!((*ext_ptr(w1)).head) };
         // SAFETY: `head` points into an `Ext` that this cell owned a moment ago. Even if it
         // was released since, its memory stays mapped and owned by the runtime (the
-        // allocator never unmaps small blocks), it is only read with atomic loads, and a
-        // changed version below discards whatever was read.
-        let head = unsafe { &*head };
-        head.iter().any(|w| p.hits(w.load(Ordering::Acquire), mask))
-            && self.w[0].load(Ordering::Acquire) == w0
+        // allocator never unmaps small blocks), and it is only read with atomic loads.
+        unsafe { &*head }
     }
 
     /// An empty cell (no records, no flags, unlocked) takes the record `word` with one
@@ -1309,12 +1316,7 @@ impl Cell {
             return false;
         }
         let w1 = self.w[1].load(Ordering::Acquire);
-        // SAFETY: only a place projection (no read): `ext_ptr(w1)` is non-null and aligned.
-        let head = unsafe { core::ptr::addr_of!((*ext_ptr(w1)).head) };
-        // SAFETY: as in `spilled_hit`: the list's memory stays mapped and owned by the
-        // runtime even if the cell let it go since, it is read with atomic loads only, and
-        // word 0 unchanged after the scan means the words read were the cell's list.
-        let head = unsafe { &*head };
+        let head = self.spilled_head(w1);
         let words: [u64; EXT_SCAN] = core::array::from_fn(|i| head[i].load(Ordering::Acquire));
         if self.w[0].load(Ordering::Acquire) != w0 {
             return false;
@@ -1721,12 +1723,6 @@ impl Shadow {
         }
     }
 
-    /// Forgets about `[addr, addr+size)`: `reset_cell` runs on each non-empty cell of a
-    /// page that may hold records (see [`Shadow::mark_dirty`]) or, with
-    /// [`Reset::Owners`], only of a page that owns something (an out-of-line list, a sync
-    /// object; see [`Shadow::mark`]). Of large ranges, whole shadow pages are then zeroed
-    /// by `madvise`, which returns them to the kernel, and only pages that own something
-    /// are visited first.
     /// Replays `t` ([`Cell::replay`]) on the whole cells from `a` (aligned) towards `end`
     /// for as long as they take it; returns the address of the first cell that did not.
     /// The cells of one range written by one access hold the same words, so a range's
@@ -1760,6 +1756,12 @@ impl Shadow {
         a + 8 * i
     }
 
+    /// Forgets about `[addr, addr+size)`: `reset_cell` runs on each non-empty cell of a
+    /// page that may hold records (see [`Shadow::mark_dirty`]) or, with
+    /// [`Reset::Owners`], only of a page that owns something (an out-of-line list, a sync
+    /// object; see [`Shadow::mark`]). Of large ranges, whole shadow pages are then zeroed
+    /// by `madvise`, which returns them to the kernel, and only pages that own something
+    /// are visited first.
     pub fn reset_range(
         &self,
         addr: usize,
@@ -1802,6 +1804,8 @@ impl Shadow {
                 // A cache line of shadow (four cells) at a time: most cells of a dirty
                 // page are empty (a goroutine's stack is marked by the few frames it
                 // used), and one test on the words or'ed together skips them.
+                // Whole lines only: with the short last one in the loop (`chunks`), the
+                // fold is not unrolled (WaitGroupFanOut +8% instructions).
                 let mut lines = cells.chunks_exact(4);
                 for (k, line) in lines.by_ref().enumerate() {
                     let any = line.iter().fold(0, |acc, c| acc | c.word_bits());
