@@ -561,7 +561,7 @@ impl<H: Host> Engine<H> {
             kind: Kind::READ.0,
             site,
         };
-        let decided = cell.read_spilled(&self.sites, &a, &st.clock);
+        let decided = cell.read_spilled(&self.sites, &g.local().own_sites, &a, &st.clock);
         if decided {
             g.local().recorded_at = a.epoch.time();
         }
@@ -973,7 +973,7 @@ impl<H: Host> Engine<H> {
         let cell = self.shadow.cell(base);
         let merges = &mut local.merges;
         let mut merge = |o, om, n, nm| self.merged_site(merges, o, om, n, nm);
-        if cell.try_spilled(&self.sites, a, &st.clock, &mut merge) {
+        if cell.try_spilled(&self.sites, &local.own_sites, a, &st.clock, &mut merge) {
             return None;
         }
         // The cell may have become empty meanwhile; then a record is written here.

@@ -41,7 +41,7 @@
 //! so a reader that sees it instead of a record never takes it for a hit.
 
 use super::clock::{Epoch, Index, Time, VClock};
-use super::site::{SITE_BITS, SiteId, SiteTable};
+use super::site::{self, SITE_BITS, SiteId, SiteTable};
 use crate::sys;
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -900,21 +900,25 @@ fn own_check(w: u64, kind: u8, a: &NewAccess, clock: &VClock) -> Option<u64> {
 
 /// Which of a spilled cell's records (`words`, its list's head, nothing past it) a plain
 /// read `a` only moves to its current time: the reader's own record (a read of its
-/// clock index with the same bytes, from this access point or another: `RLock` and
-/// `RUnlock` both read the mutex's state word), when every write recorded there that
-/// shares bytes with it happened before it. The commonest update of read-shared data
-/// (data written once, then concurrent readers each changing epoch). Exact as to races:
-/// a read races only with writes it does not know of, and there are none; reads never
-/// cover writes, so those stay as they are. The old record happened before the access
-/// (the clock is asked: an index is reused once its goroutine has gone, and an earlier
-/// owner's record need not be known) and a plain read covers reads, so it gives way to
-/// the new one, in its place. Other readers' records that also happened before the
-/// access are kept rather than trimmed: each can only race with what the access itself
-/// races with (see the module doc), so no report is lost or made up; they go at the
-/// list's next general update. `None` in every other case.
+/// clock index with the same bytes, from this access point or another of its cached
+/// sites `own`: `RLock` and `RUnlock` both read the mutex's state word), when every
+/// write recorded there that shares bytes with it happened before it. The commonest
+/// update of read-shared data (data written once, then concurrent readers each changing
+/// epoch). Exact as to races: a read races only with writes it does not know of, and
+/// there are none; reads never cover writes, so those stay as they are. The old record
+/// happened before the access (the clock is asked: an index is reused once its
+/// goroutine has gone, and an earlier owner's record need not be known) and a plain
+/// read covers reads, so it gives way to the new one, in its place. Other reads are
+/// kept as they are, without looking their sites up (the id tells a read, see
+/// [`site::is_write`]): other readers' records, and the reader's own of a site not in
+/// `own`. Each that happened before the access can only race with what the access
+/// itself races with (see the module doc), and the others are untouched, so no report
+/// is lost or made up; they go at the list's next general update. `None` in every
+/// other case.
 fn refreshed_read(
     words: impl IntoIterator<Item = u64> + Clone,
     sites: &SiteTable,
+    own: &OwnSites,
     a: &NewAccess,
     clock: &VClock,
 ) -> Option<usize> {
@@ -924,21 +928,21 @@ fn refreshed_read(
     let mut mine = None;
     let mut own_word = 0;
     for (i, w) in words.into_iter().enumerate() {
-        if rec_mask(w) == 0 {
-            continue;
-        }
-        let own = rec_site(w) == a.site || {
-            let site = sites.get(rec_site(w));
-            if site.kind & KIND_WRITE != 0 {
-                if rec_mask(w) & a.mask != 0 && !clock.knows(Epoch::new(site.index, rec_time(w))) {
-                    return None;
-                }
-                false
-            } else {
-                site.index == a.epoch.index()
+        let site = rec_site(w);
+        let is_own = if rec_mask(w) == 0 {
+            false
+        } else if site == a.site {
+            true
+        } else if site::is_write(site) {
+            let index = sites.get(site).index;
+            if rec_mask(w) & a.mask != 0 && !clock.knows(Epoch::new(index, rec_time(w))) {
+                return None;
             }
+            false
+        } else {
+            own.kind_of(site).is_some()
         };
-        if own {
+        if is_own {
             if mine.replace(i).is_some() {
                 return None; // two: leave it to `apply`
             }
@@ -1258,6 +1262,7 @@ impl Cell {
     pub fn try_spilled(
         &self,
         sites: &SiteTable,
+        own: &OwnSites,
         a: &NewAccess,
         clock: &VClock,
         merge: Merge,
@@ -1275,11 +1280,11 @@ impl Cell {
         let ext = unsafe { &mut *ext_ptr(self.w[1].load(Ordering::Relaxed)) };
         let words: [u64; EXT_SCAN] = core::array::from_fn(|i| ext.head[i].load(Ordering::Relaxed));
         if let Some(more) = ext.more.as_deref_mut() {
-            let done = Self::long_list_kept(&ext.head, &words, more, sites, a, clock);
+            let done = Self::long_list_kept(&ext.head, &words, more, sites, own, a, clock);
             self.unlock_spilled(w0, done);
             return done;
         }
-        let result = if let Some(i) = refreshed_read(words, sites, a, clock) {
+        let result = if let Some(i) = refreshed_read(words, sites, own, a, clock) {
             let mut out = words;
             out[i] = record_word(a.site, a.mask, a.epoch.time());
             Some(out)
@@ -1309,7 +1314,13 @@ impl Cell {
     /// the lock from the very word 0 the snapshot was checked against: every change of
     /// a spilled list bumps the version in word 0, so the list is still the snapshot.
     /// The lock is then held for one store, which matters on a line the readers share.
-    pub fn read_spilled(&self, sites: &SiteTable, a: &NewAccess, clock: &VClock) -> bool {
+    pub fn read_spilled(
+        &self,
+        sites: &SiteTable,
+        own: &OwnSites,
+        a: &NewAccess,
+        clock: &VClock,
+    ) -> bool {
         debug_assert_eq!(a.kind, 0, "plain reads only");
         let w0 = self.w[0].load(Ordering::Acquire);
         if w0 & (LOCK | EXT) != EXT {
@@ -1332,7 +1343,7 @@ impl Cell {
         // An own read of an earlier time moved to now. Beside a record of the current
         // epoch that covers the read (an own write), that changes no verdict: any access
         // racing with the moved record races with that one too.
-        let Some(i) = refreshed_read(words, sites, a, clock) else {
+        let Some(i) = refreshed_read(words, sites, own, a, clock) else {
             return false;
         };
         if self.w[0]
@@ -1380,6 +1391,7 @@ impl Cell {
         words: &[u64; EXT_SCAN],
         more: &mut [u64],
         sites: &SiteTable,
+        own: &OwnSites,
         a: &NewAccess,
         clock: &VClock,
     ) -> bool {
@@ -1387,7 +1399,7 @@ impl Cell {
         if same_epoch_hit(all.clone(), sites, a) {
             return true;
         }
-        let Some(i) = refreshed_read(all, sites, a, clock) else {
+        let Some(i) = refreshed_read(all, sites, own, a, clock) else {
             return false;
         };
         let word = record_word(a.site, a.mask, a.epoch.time());

@@ -17,12 +17,21 @@
 //! cells held three or more records and spilled to a heap list (16.5M spills in
 //! regexp's tests).
 //!
+//! # Ids
+//! A site id is the interner's number of the site with [`WRITE_BIT`] set for a write
+//! (plain or atomic), so that code scanning a record list tells reads from writes
+//! without looking the site up (`shadow::refreshed_read`, run by every reader of data
+//! that several goroutines read). The number sits in the low bits, so ids stay dense
+//! there for the caches indexed by them.
+//!
 //! Invariants: site 0 is "no site" (an empty record); ids are stable for the whole run
-//! and below 2^28; a site's fields never change after it is interned; the parts of a
-//! composite site are plain sites of the composite's index and kind.
+//! and below 2^28; a site's fields never change after it is interned; an id has
+//! [`WRITE_BIT`] exactly when its site's kind is a write; the parts of a composite site
+//! are plain sites of the composite's index and kind.
 
 use super::clock::Index;
 use super::interner::{Interner, Key, mix};
+use super::shadow::KIND_WRITE;
 use super::stack::StackId;
 
 pub type SiteId = u32;
@@ -48,9 +57,18 @@ impl Key for Parts {
     }
 }
 
+/// The bit of a site id set for the sites of writes (see the module doc).
+pub const WRITE_BIT: SiteId = 1 << (SITE_BITS - 1);
+
+/// Whether `site` (an id from [`SiteTable`]) is of a write, plain or atomic.
+#[inline(always)]
+pub const fn is_write(site: SiteId) -> bool {
+    site & WRITE_BIT != 0
+}
+
 /// Past this many sites, new sites drop their stack (the race is still found and
 /// reported with both goroutines, without the stack of that access).
-const STACKLESS_FROM: usize = (1 << SITE_BITS) - (1 << 22);
+const STACKLESS_FROM: usize = WRITE_BIT as usize - (1 << 21);
 
 #[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
 pub struct Site {
@@ -88,16 +106,26 @@ impl SiteTable {
             stack
         };
         match self.sites.intern(Site { stack, index, kind }) {
-            Some(id) if id < 1 << SITE_BITS => id,
+            Some(n) if n < WRITE_BIT => Self::id(n, kind),
             // Unreachable in practice: stackless sites number at most indexes × 4.
             _ => panic!("access site table full"),
+        }
+    }
+
+    /// The id of the interner's site number `n`, of kind `kind`.
+    #[inline]
+    fn id(n: u32, kind: u8) -> SiteId {
+        if kind & KIND_WRITE != 0 {
+            n | WRITE_BIT
+        } else {
+            n
         }
     }
 
     /// The site `id` (ids come from `intern`; 0 gives the empty site).
     #[inline]
     pub fn get(&self, id: SiteId) -> Site {
-        self.sites.get(id).copied().unwrap_or_default()
+        self.sites.get(id & !WRITE_BIT).copied().unwrap_or_default()
     }
 
     /// Calls `f(bytes, plain site)` for each part of `site` within `mask` (a plain
@@ -150,8 +178,8 @@ impl SiteTable {
                 };
                 self.sites
                     .intern(site)
-                    .filter(|&id| id < 1 << SITE_BITS)
-                    .unwrap_or(old)
+                    .filter(|&n| n < WRITE_BIT)
+                    .map_or(old, |n| Self::id(n, s.kind))
             }
             _ => old,
         }
@@ -209,6 +237,10 @@ mod tests {
             }
         );
         assert_eq!(t.get(0), Site::default());
+        // The id tells writes (plain or atomic) from reads.
+        assert!(is_write(a) && is_write(t.intern(3, 3, 77)));
+        assert!(!is_write(t.intern(3, 0, 77)) && !is_write(t.intern(3, 2, 77)));
+        assert_eq!(t.get(t.intern(5, 3, 9)).kind, 3);
     }
 
     #[test]
@@ -218,6 +250,9 @@ mod tests {
         let ab = t.merge(a, 0x0f, b, 0x30);
         assert_ne!(ab, a);
         assert_eq!((t.get(ab).index, t.get(ab).kind), (3, 1));
+        assert!(is_write(ab));
+        let (r, q) = (t.intern(3, 0, 10), t.intern(3, 0, 20));
+        assert!(!is_write(t.merge(r, 0x01, q, 0x02)));
         assert_eq!(t.stack_of(ab, 0x01), (10, 0x0f));
         assert_eq!(t.stack_of(ab, 0x20), (20, 0x30));
         // Bytes already recorded keep their part; merges are canonical.
