@@ -394,14 +394,30 @@ impl<H: Host> Engine<H> {
         // No call or return since the stack was last interned (`valid` covers it all,
         // which it never does past MAX_DEPTH - 1): the top node is current, and its last
         // site is this one if the access is the same.
-        if depth != 0
-            && l.valid == depth
-            && let Some(site) = l.nodes[depth - 1].leaves.get(key)
-        {
+        let top = if depth <= stack::MAX_DEPTH {
+            (depth != 0 && l.valid == depth).then(|| &l.nodes[depth - 1])
+        } else {
+            self.elided_top(l)
+        };
+        if let Some(site) = top.and_then(|n| n.leaves.get(key)) {
             l.own_sites.insert(site, kind);
             return Some(site);
         }
         None
+    }
+
+    /// The top node of a stack deeper than [`stack::MAX_DEPTH`] (deep recursion), if
+    /// current: every such stack has the elided marker in the last slot, under the
+    /// outermost frames, so its node holds while those are valid and were its parent
+    /// (an intern at exactly `MAX_DEPTH - 1` frames leaves the last slot as it was).
+    #[inline(always)]
+    fn elided_top<'l>(&self, l: &'l goroutine::Local) -> Option<&'l FrameNode> {
+        let d = stack::MAX_DEPTH - 1;
+        let node = l
+            .nodes
+            .get(d)
+            .filter(|n| l.valid == d && n.pc == stack::ELIDED_PC)?;
+        (node.id != 0 && node.parent == l.nodes[d - 1].id).then_some(node)
     }
 
     /// [`Engine::access_site`] past [`Engine::cached_site`]: interns what is new.

@@ -675,6 +675,58 @@ fn stacks_deeper_than_the_limit_keep_outer_frames_and_say_so() {
 }
 
 #[test]
+fn deep_recursion_reuses_the_elided_prefix_only_while_the_outer_frames_hold() {
+    let t = T::new();
+    let m = t.main();
+    let (a, b) = (t.go(m), t.go(m));
+    let deep_write = |addr| t.e.access(a, APP + addr, 0x7000, Kind::WRITE);
+    let enter_to = |depth: usize, base: usize| {
+        for d in 0..depth {
+            if d >= a.local().pcs.len() {
+                t.e.func_enter(a, base + d);
+            }
+        }
+    };
+    enter_to(1500, 0x10_0000);
+    deep_write(0);
+    // The recursion goes on below the elided frames: the same site.
+    t.e.func_exit(a);
+    t.e.func_enter(a, 0x30_0000);
+    deep_write(8);
+    // Back to depth 500 and down other frames: the access at exactly 1023 frames
+    // leaves the node of the last slot as the first descent made it.
+    while a.local().pcs.len() > 500 {
+        t.e.func_exit(a);
+    }
+    enter_to(1023, 0x20_0000);
+    t.e.access(a, APP + 24, 0x7100, Kind::WRITE);
+    enter_to(1500, 0x20_0000);
+    deep_write(16);
+    // And straight down other frames, with no access on the way.
+    while a.local().pcs.len() > 500 {
+        t.e.func_exit(a);
+    }
+    enter_to(1500, 0x40_0000);
+    deep_write(32);
+    for addr in [8, 16, 32] {
+        t.write(b, addr);
+    }
+    assert_eq!(t.races(), 3, "{}", t.text());
+    let text = t.text();
+    let reports: Vec<&str> = text.split("WARNING: DATA RACE").skip(1).collect();
+    for (report, frame) in reports.iter().zip(["f100258", "f200258", "f400258"]) {
+        assert!(report.contains(frame), "{frame} in {report}");
+        let others = ["f100258", "f200258", "f400258"]
+            .into_iter()
+            .filter(|&f| f != frame);
+        assert!(others.clone().all(|f| !report.contains(f)), "{report}");
+    }
+    while !a.local().pcs.is_empty() {
+        t.e.func_exit(a);
+    }
+}
+
+#[test]
 fn a_goroutine_reacquiring_its_own_release_still_learns_later_merges() {
     // The acquire of a clock a goroutine itself released is skipped, but only while
     // nobody else has added to it.
