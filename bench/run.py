@@ -12,6 +12,7 @@ its denominator is a few milliseconds of noise; the summary also gives the geome
 mean without those.
 
     bench/run.py [--reps N] [--only REGEX] [--json FILE]
+    bench/run.py --markdown FILE    # the README's table from a --json file
 """
 
 import argparse, json, math, os, re, resource, shutil, statistics, subprocess, sys, tempfile, time
@@ -83,7 +84,13 @@ def main():
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--only", default="")
     ap.add_argument("--json", default="")
+    ap.add_argument("--markdown", metavar="FILE", default="",
+                    help="print the README's table and summary from a --json FILE, run nothing")
     a = ap.parse_args()
+    if a.markdown:
+        with open(a.markdown) as f:
+            print_markdown(json.load(f))
+        return
     if not shutil.which("go"):
         sys.exit("bench: no go on PATH (scripts/lib.sh ensure_go installs one)")
     gorace = os.path.join(ROOT, "target/release/gorace")
@@ -148,6 +155,22 @@ def print_row(r, header):
     print(f"{r['workload']:24} {m['norace']['wall']:7.2f} {m['floor']['wall']:7.2f} {m['stock']['wall']:7.2f} {m['gorace']['wall']:7.2f} "
           f"{r['gorace/stock wall']:7.2f} {r['gorace/floor wall']:7.2f} {excess(r, 'wall')} | "
           f"{m['floor']['rss_mb']:13.0f} {m['stock']['rss_mb']:6.0f} {m['gorace']['rss_mb']:6.0f} {excess(r, 'rss_mb')}", flush=True)
+
+
+def print_markdown(doc):
+    """The README's table (Markdown) and summary from a run's JSON document."""
+    print("| workload | no -race | floor | stock TSan | gorace | gorace/stock | gorace/floor "
+          "| excess (wall) | RSS floor / stock / gorace | excess (RSS) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in doc["results"]:
+        m = r["median"]
+        print(f"| {r['workload']} | {m['norace']['wall']:.2f} | {m['floor']['wall']:.2f} | {m['stock']['wall']:.2f} "
+              f"| {m['gorace']['wall']:.2f} | {r['gorace/stock wall']:.2f} | {r['gorace/floor wall']:.2f} "
+              f"| {excess(r, 'wall').strip()} | {m['floor']['rss_mb']:.0f} / {m['stock']['rss_mb']:.0f} / "
+              f"{m['gorace']['rss_mb']:.0f} | {excess(r, 'rss_mb').strip()} |")
+    print()
+    for k, v in doc["summary"].items():
+        print(f"- {k}: {v:.3f}" if isinstance(v, float) else f"- {k}: {v}")
 
 
 def excess(r, k):

@@ -36,7 +36,6 @@ use super::clock::{Epoch, Index, Time, VClock};
 use super::shadow::{Deriving, OwnTransition, Transition};
 use super::site::SiteId;
 use super::stack::StackId;
-use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -543,8 +542,10 @@ pub struct Registry {
     /// The next report number.
     pub next_tid: u32,
     pub max_time: Time,
-    /// By report number: goroutines that may still be named by a report.
-    infos: BTreeMap<u32, GoroutineInfo>,
+    /// Goroutines that may still be named by a report, ascending by report number
+    /// (numbers are handed out in order, so a new one goes at the end; a sorted vector
+    /// finds the goroutine ending with a binary search, a B-tree walked its nodes).
+    infos: Vec<(u32, GoroutineInfo)>,
     /// Goroutines finished since the last sweep, and how many trigger the next one.
     finished_since_sweep: usize,
     pub sweep_after: usize,
@@ -579,7 +580,7 @@ impl Registry {
             finals: Vec::new(),
             next_tid: 0,
             max_time,
-            infos: BTreeMap::new(),
+            infos: Vec::new(),
             finished_since_sweep: 0,
             sweep_after: SWEEP_MIN,
             sweep_min: SWEEP_MIN,
@@ -588,17 +589,29 @@ impl Registry {
 
     /// Registers goroutine `tid` (the next report number) and what reports need of it.
     pub fn add_info(&mut self, tid: u32, info: GoroutineInfo) {
-        self.infos.insert(tid, info);
+        match self.infos.last() {
+            Some(&(last, _)) if last >= tid => {
+                // Report numbers wrapped around (2^32 goroutines): keep the order.
+                if let Err(k) = self.info_position(tid) {
+                    self.infos.insert(k, (tid, info));
+                }
+            }
+            _ => self.infos.push((tid, info)),
+        }
+    }
+
+    fn info_position(&self, tid: u32) -> Result<usize, usize> {
+        self.infos.binary_search_by_key(&tid, |e| e.0)
     }
 
     pub fn info(&self, tid: u32) -> Option<&GoroutineInfo> {
-        self.infos.get(&tid)
+        self.info_position(tid).ok().map(|k| &self.infos[k].1)
     }
 
     /// Marks goroutine `tid` finished; true when enough have finished for a sweep.
     pub fn finish(&mut self, tid: u32) -> bool {
-        if let Some(info) = self.infos.get_mut(&tid) {
-            info.finished = true;
+        if let Ok(k) = self.info_position(tid) {
+            self.infos[k].1.finished = true;
         }
         self.finished_since_sweep += 1;
         self.finished_since_sweep >= self.sweep_after
@@ -705,7 +718,7 @@ impl Registry {
         let mut tree: Vec<(u32, u32, bool)> = self
             .infos
             .iter()
-            .map(|(&tid, info)| (tid, info.parent, !info.finished))
+            .map(|&(tid, info)| (tid, info.parent, !info.finished))
             .collect();
         let keep_tid = |tree: &mut Vec<(u32, u32, bool)>, tid: u32| {
             if let Ok(k) = tree.binary_search_by_key(&tid, |e| e.0) {
@@ -727,7 +740,7 @@ impl Registry {
         }
         let mut kept = tree.iter().filter(|e| e.2).map(|e| e.0);
         let mut next = kept.next();
-        self.infos.retain(|&tid, _| {
+        self.infos.retain(|&(tid, _)| {
             while next.is_some_and(|k| k < tid) {
                 next = kept.next();
             }
@@ -790,6 +803,28 @@ mod tests {
         for k in 2..=5 {
             assert_eq!(l.get(k * 16), Some(k as u32 + 100));
         }
+    }
+
+    #[test]
+    fn goroutine_infos_are_found_by_number_also_past_a_wrap() {
+        let mut reg = Registry::new(1000);
+        let info = |parent| GoroutineInfo {
+            created_at: 0,
+            parent,
+            finished: false,
+        };
+        let tids = [7, 8, u32::MAX - 1, u32::MAX, 0, 1, 9];
+        for (k, &tid) in tids.iter().enumerate() {
+            reg.add_info(tid, info(k as u32));
+        }
+        for (k, &tid) in tids.iter().enumerate() {
+            assert_eq!(reg.info(tid).map(|i| i.parent), Some(k as u32), "tid {tid}");
+        }
+        assert!(reg.info(2).is_none());
+        reg.finish(u32::MAX);
+        assert!(reg.info(u32::MAX).unwrap().finished);
+        assert!(!reg.info(0).unwrap().finished);
+        assert_eq!(reg.kept().0, tids.len());
     }
 
     #[test]
