@@ -31,6 +31,15 @@ pub mod sys;
 #[global_allocator]
 static ALLOCATOR: alloc_mmap::MmapAlloc = alloc_mmap::MmapAlloc::new();
 
+/// The runtime heap by size class (`alloc_mmap::MmapAlloc::usage`); empty where it is
+/// not the global allocator (unit tests).
+pub fn heap_usage() -> [(usize, usize, usize); 16] {
+    #[cfg(not(any(test, panic = "unwind")))]
+    return ALLOCATOR.usage();
+    #[cfg(any(test, panic = "unwind"))]
+    return [(0, 0, 0); 16];
+}
+
 #[cfg(not(any(test, panic = "unwind")))]
 #[panic_handler]
 fn panic(_info: &core::panic::PanicInfo) -> ! {

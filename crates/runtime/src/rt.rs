@@ -318,7 +318,22 @@ pub fn fini() -> ! {
             line.push(b'=');
             crate::engine::report::push_dec(&mut line, v);
         }
-        line.push(b'\n');
+        // The runtime's own heap: blocks in use / KB mapped, by block size.
+        line.extend_from_slice(b" heap:");
+        for (size, live, mapped) in crate::heap_usage() {
+            if mapped != 0 {
+                line.push(b' ');
+                crate::engine::report::push_dec(&mut line, size as u64);
+                line.extend_from_slice(b"B=");
+                crate::engine::report::push_dec(&mut line, live as u64);
+                line.push(b'/');
+                crate::engine::report::push_dec(&mut line, (mapped >> 10) as u64);
+                line.push(b'K');
+            }
+        }
+        line.extend_from_slice(b" large=");
+        crate::engine::report::push_dec(&mut line, (crate::alloc_mmap::large_bytes() >> 10) as u64);
+        line.extend_from_slice(b"K\n");
         sys::write_all(2, &line);
     }
     sys::exit(status)
