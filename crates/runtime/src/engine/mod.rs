@@ -412,6 +412,9 @@ impl<H: Host> Engine<H> {
     /// (an intern at exactly `MAX_DEPTH - 1` frames leaves the last slot as it was).
     #[inline(always)]
     fn elided_top<'l>(&self, l: &'l goroutine::Local) -> Option<&'l FrameNode> {
+        if l.pcs.len() <= stack::MAX_DEPTH {
+            return None; // the last slot holds a frame
+        }
         let d = stack::MAX_DEPTH - 1;
         let node = l
             .nodes
@@ -424,7 +427,19 @@ impl<H: Host> Engine<H> {
     #[inline(never)]
     fn intern_site(&self, g: &Goroutine, pc: usize, kind: u8) -> SiteId {
         let key = pc | (kind as usize) << 56;
-        let prefix = self.prefix_stack(g);
+        // Most calls find the stack's nodes all current (the access is new, not the
+        // stack): its id is the top node's, without the walk.
+        let l = g.local();
+        let depth = l.pcs.len();
+        let current = if depth < stack::MAX_DEPTH {
+            (l.valid == depth).then(|| depth.checked_sub(1).map_or(0, |d| l.nodes[d].id))
+        } else {
+            self.elided_top(l).map(|n| n.id)
+        };
+        let prefix = match current {
+            Some(prefix) => prefix,
+            None => self.prefix_stack(g),
+        };
         let l = g.local();
         let depth = l.pcs.len().min(stack::MAX_DEPTH);
         if let Some(site) = depth

@@ -727,6 +727,55 @@ fn deep_recursion_reuses_the_elided_prefix_only_while_the_outer_frames_hold() {
 }
 
 #[test]
+fn new_access_points_under_an_unchanged_stack_carry_its_frames() {
+    // More access points than a frame node remembers, all below the same calls:
+    // each new one is interned with the whole stack as its prefix.
+    let t = T::new();
+    let m = t.main();
+    let (a, b) = (t.go(m), t.go(m));
+    for pc in [0x5100, 0x5200, 0x5300] {
+        t.e.func_enter(a, pc);
+    }
+    for k in 0..6 {
+        t.e.access(a, APP + 8 * k, 0x7000 + 0x10 * k, Kind::WRITE);
+    }
+    t.write(b, 8 * 5);
+    assert_eq!(t.races(), 1);
+    let text = t.text();
+    // Frames print their pc minus one (a return address's call); the outermost, the
+    // goroutine's own entry, is not printed.
+    let frames = ["f704f()", "f51ff()", "f52ff()"];
+    assert!(frames.iter().all(|f| text.contains(f)), "{text}");
+}
+
+#[test]
+fn a_stack_of_exactly_the_limit_keeps_its_last_frame() {
+    // The last slot held the elided marker while the stack was deeper; back at exactly
+    // MAX_DEPTH frames it holds a frame again.
+    let t = T::new();
+    let m = t.main();
+    let (a, b) = (t.go(m), t.go(m));
+    for d in 0..1500 {
+        t.e.func_enter(a, 0x10_0000 + d);
+    }
+    t.e.access(a, APP, 0x7000, Kind::WRITE);
+    while a.local().pcs.len() > stack::MAX_DEPTH {
+        t.e.func_exit(a);
+    }
+    t.e.access(a, APP + 8, 0x7100, Kind::WRITE);
+    t.write(b, 8);
+    assert_eq!(t.races(), 1);
+    let text = t.text();
+    assert!(
+        text.contains("f1003fe()") && !text.contains("elided"),
+        "{text}"
+    );
+    while !a.local().pcs.is_empty() {
+        t.e.func_exit(a);
+    }
+}
+
+#[test]
 fn a_goroutine_reacquiring_its_own_release_still_learns_later_merges() {
     // The acquire of a clock a goroutine itself released is skipped, but only while
     // nobody else has added to it.
