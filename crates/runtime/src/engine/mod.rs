@@ -497,11 +497,19 @@ impl<H: Host> Engine<H> {
     /// `addr` lies in a range announced through [`Engine::map_shadow`].
     #[inline(always)]
     pub unsafe fn access_announced(&self, g: &Goroutine, addr: usize, pc: usize, kind: Kind) {
-        // SAFETY: the caller's contract.
-        unsafe {
-            let mask = || 1u8 << (addr & 7);
-            self.access_in_cell(g, addr, shadow::byte_field(addr), mask, pc, kind)
+        let cell = self.shadow.cell(addr);
+        if !cell.quick_hit_bytes(&self.probe(g, kind.0), shadow::byte_field(addr)) {
+            self.access_slow_byte(g, addr, pc, kind.0);
         }
+    }
+
+    /// [`Engine::access_slow`] for a 1-byte access at `addr`. Its arguments are the
+    /// entry point's own, in the same registers, so the inlined check keeps nothing
+    /// else alive for the call (two registers fewer: no callee-saved register to save).
+    #[cold]
+    #[inline(never)]
+    fn access_slow_byte(&self, g: &Goroutine, addr: usize, pc: usize, kind: u8) {
+        self.access_slow(g, addr & !7, 1 << (addr & 7), kind, pc);
     }
 
     /// The access to the bytes `need` (a record word's mask field) of the cell of
