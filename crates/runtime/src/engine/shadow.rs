@@ -915,6 +915,7 @@ fn own_check(w: u64, kind: u8, a: &NewAccess, clock: &VClock) -> Option<u64> {
 /// itself races with (see the module doc), and the others are untouched, so no report
 /// is lost or made up; they go at the list's next general update. `None` in every
 /// other case.
+#[inline(always)]
 fn refreshed_read(
     words: impl IntoIterator<Item = u64> + Clone,
     sites: &SiteTable,
