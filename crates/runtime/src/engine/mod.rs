@@ -391,60 +391,32 @@ impl<H: Host> Engine<H> {
                 l.valid = depth;
             }
         }
-        // No call or return since the stack was last interned (`valid` covers it all,
-        // which it never does past MAX_DEPTH - 1): the top node is current, and its last
-        // site is this one if the access is the same.
-        let top = if depth <= stack::MAX_DEPTH {
-            (depth != 0 && l.valid == depth).then(|| &l.nodes[depth - 1])
-        } else {
-            self.elided_top(l)
-        };
-        if let Some(site) = top.and_then(|n| n.leaves.get(key)) {
+        // The top node current: its last site is this one if the access is the same.
+        if let Some(site) = current_top(l).and_then(|n| n.leaves.get(key)) {
             l.own_sites.insert(site, kind);
             return Some(site);
         }
         None
     }
 
-    /// The top node of a stack deeper than [`stack::MAX_DEPTH`] (deep recursion), if
-    /// current: every such stack has the elided marker in the last slot, under the
-    /// outermost frames, so its node holds while those are valid and were its parent
-    /// (an intern at exactly `MAX_DEPTH - 1` frames leaves the last slot as it was).
-    #[inline(always)]
-    fn elided_top<'l>(&self, l: &'l goroutine::Local) -> Option<&'l FrameNode> {
-        if l.pcs.len() <= stack::MAX_DEPTH {
-            return None; // the last slot holds a frame
-        }
-        let d = stack::MAX_DEPTH - 1;
-        let node = l
-            .nodes
-            .get(d)
-            .filter(|n| l.valid == d && n.pc == stack::ELIDED_PC)?;
-        (node.id != 0 && node.parent == l.nodes[d - 1].id).then_some(node)
-    }
-
-    /// [`Engine::access_site`] past [`Engine::cached_site`]: interns what is new.
+    /// [`Engine::access_site`] past [`Engine::cached_site`] (which every caller asks
+    /// first): interns what is new.
     #[inline(never)]
     fn intern_site(&self, g: &Goroutine, pc: usize, kind: u8) -> SiteId {
         let key = pc | (kind as usize) << 56;
         // Most calls find the stack's nodes all current (the access is new, not the
-        // stack): its id is the top node's, without the walk.
-        let l = g.local();
-        let depth = l.pcs.len();
-        let current = if depth < stack::MAX_DEPTH {
-            (l.valid == depth).then(|| depth.checked_sub(1).map_or(0, |d| l.nodes[d].id))
-        } else {
-            self.elided_top(l).map(|n| n.id)
-        };
-        let prefix = match current {
-            Some(prefix) => prefix,
-            None => self.prefix_stack(g),
+        // stack): its id is the top node's, without the walk, and `cached_site` has
+        // looked for the access among the node's sites already.
+        let (prefix, new_top) = match current_top(g.local()) {
+            Some(top) => (top.id, false),
+            None => (self.prefix_stack(g), true),
         };
         let l = g.local();
         let depth = l.pcs.len().min(stack::MAX_DEPTH);
-        if let Some(site) = depth
-            .checked_sub(1)
-            .and_then(|d| l.nodes[d].leaves.get(key))
+        if new_top
+            && let Some(site) = depth
+                .checked_sub(1)
+                .and_then(|d| l.nodes[d].leaves.get(key))
         {
             l.own_sites.insert(site, kind);
             return site;
@@ -1350,3 +1322,23 @@ fn push_grown(pcs: &mut Vec<usize>, pc: usize) {
 
 #[cfg(test)]
 mod tests;
+
+/// The node of `l`'s whole shadow stack (the top frame's), if it is current: no call
+/// or return since the stack was last interned (`valid` covers it all, which it never
+/// does past `MAX_DEPTH - 1`). A stack deeper than [`stack::MAX_DEPTH`] (deep
+/// recursion) has the elided marker in the last slot, under the outermost frames, so
+/// that node holds while those are valid and were its parent (an intern at exactly
+/// `MAX_DEPTH - 1` frames leaves the last slot as it was). `None` for an empty stack.
+#[inline(always)]
+fn current_top(l: &goroutine::Local) -> Option<&FrameNode> {
+    let depth = l.pcs.len();
+    if depth <= stack::MAX_DEPTH {
+        return (depth != 0 && l.valid == depth).then(|| &l.nodes[depth - 1]);
+    }
+    let d = stack::MAX_DEPTH - 1;
+    let node = l
+        .nodes
+        .get(d)
+        .filter(|n| l.valid == d && n.pc == stack::ELIDED_PC)?;
+    (node.id != 0 && node.parent == l.nodes[d - 1].id).then_some(node)
+}

@@ -78,6 +78,12 @@ impl T {
     fn read(&self, g: &Goroutine, addr: usize) {
         self.e.access(g, APP + addr, 0x2000 + addr, Kind::READ);
     }
+    /// Returns from `g`'s calls until `depth` frames are left.
+    fn exit_to(&self, g: &Goroutine, depth: usize) {
+        while g.local().pcs.len() > depth {
+            self.e.func_exit(g);
+        }
+    }
     fn races(&self) -> u64 {
         self.e.report_count()
     }
@@ -695,17 +701,13 @@ fn deep_recursion_reuses_the_elided_prefix_only_while_the_outer_frames_hold() {
     deep_write(8);
     // Back to depth 500 and down other frames: the access at exactly 1023 frames
     // leaves the node of the last slot as the first descent made it.
-    while a.local().pcs.len() > 500 {
-        t.e.func_exit(a);
-    }
+    t.exit_to(a, 500);
     enter_to(1023, 0x20_0000);
     t.e.access(a, APP + 24, 0x7100, Kind::WRITE);
     enter_to(1500, 0x20_0000);
     deep_write(16);
     // And straight down other frames, with no access on the way.
-    while a.local().pcs.len() > 500 {
-        t.e.func_exit(a);
-    }
+    t.exit_to(a, 500);
     enter_to(1500, 0x40_0000);
     deep_write(32);
     for addr in [8, 16, 32] {
@@ -721,9 +723,7 @@ fn deep_recursion_reuses_the_elided_prefix_only_while_the_outer_frames_hold() {
             .filter(|&f| f != frame);
         assert!(others.clone().all(|f| !report.contains(f)), "{report}");
     }
-    while !a.local().pcs.is_empty() {
-        t.e.func_exit(a);
-    }
+    t.exit_to(a, 0);
 }
 
 #[test]
@@ -759,9 +759,7 @@ fn a_stack_of_exactly_the_limit_keeps_its_last_frame() {
         t.e.func_enter(a, 0x10_0000 + d);
     }
     t.e.access(a, APP, 0x7000, Kind::WRITE);
-    while a.local().pcs.len() > stack::MAX_DEPTH {
-        t.e.func_exit(a);
-    }
+    t.exit_to(a, stack::MAX_DEPTH);
     t.e.access(a, APP + 8, 0x7100, Kind::WRITE);
     t.write(b, 8);
     assert_eq!(t.races(), 1);
@@ -770,9 +768,7 @@ fn a_stack_of_exactly_the_limit_keeps_its_last_frame() {
         text.contains("f1003fe()") && !text.contains("elided"),
         "{text}"
     );
-    while !a.local().pcs.is_empty() {
-        t.e.func_exit(a);
-    }
+    t.exit_to(a, 0);
 }
 
 #[test]
