@@ -21,7 +21,10 @@ for i in $(seq 1 "$n"); do
     passes=$((passes + 1))
     echo "run $i: PASS ($summary, $((SECONDS - t0))s)"
   else
-    echo "run $i: FAIL ($summary, $((SECONDS - t0))s)"
+    # Keep the whole output: a rare failure must be diagnosable after the fact.
+    kept="${TMPDIR:-/tmp}/gorace-race-suite.$$.run$i.log"
+    cp "$log" "$kept"
+    echo "run $i: FAIL ($summary, $((SECONDS - t0))s; output kept in $kept)"
     grep -E '^(--- FAIL|.*FAILED)' "$log" | head -20
   fi
 done
