@@ -984,11 +984,18 @@ impl<H: Host> Engine<H> {
         let cell = self.shadow.cell(base);
         let merges = &mut local.merges;
         let mut merge = |o, om, n, nm| self.merged_site(merges, o, om, n, nm);
-        if cell.try_spilled(&self.sites, &local.own_sites, a, &st.clock, &mut merge) {
+        let own = &local.own_sites;
+        if cell.try_spilled(&self.sites, own, a, &st.clock, &mut merge, &mut local.spare) {
             return None;
         }
         // The cell may have become empty meanwhile; then a record is written here.
         self.shadow.mark_dirty(base);
+        if cell.try_spill(&self.sites, a, &st.clock, &mut merge, &mut local.spare) {
+            if cell.is_spilled() {
+                self.shadow.mark(base);
+            }
+            return None;
+        }
         let prev = cell.with_records(&self.sites, &mut local.scratch, &mut local.spare, |recs| {
             let race = shadow::apply(recs, a, &st.clock, &mut merge);
             if let Some(r) = race {

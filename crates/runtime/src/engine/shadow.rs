@@ -1081,6 +1081,52 @@ impl Cell {
         self.update_inline(w0, |words| apply_inline(words, a, clock, sites, merge))
     }
 
+    /// An inline cell that needs a third record (no race): spilled, the three record
+    /// words written into a list from `spare` without decoding them. Returns false, the
+    /// cell unchanged, for a race, a spilled or locked cell, or one whose word 0 changed
+    /// since the caller looked; [`with_records`](Cell::with_records) then decides. An
+    /// update that fits inline after all (the cell changed meanwhile) is stored inline.
+    /// The caller marks the page as owning a list when the cell is spilled afterwards.
+    pub fn try_spill(
+        &self,
+        sites: &SiteTable,
+        a: &NewAccess,
+        clock: &VClock,
+        merge: Merge,
+        spare: &mut ExtStash,
+    ) -> bool {
+        let w0 = self.w[0].load(Ordering::Relaxed);
+        if w0 & (LOCK | EXT) != 0
+            || self.w[0]
+                .compare_exchange(w0, w0 | LOCK, Ordering::Acquire, Ordering::Relaxed)
+                .is_err()
+        {
+            return false;
+        }
+        let words = [w0 & !CELL_BITS, self.w[1].load(Ordering::Relaxed)];
+        let bits = w0 & HAS_SYNC;
+        match apply_words::<3>(&words, a, clock, sites, merge) {
+            None => {
+                self.w[0].store(w0, Ordering::Release);
+                false
+            }
+            Some((out, n)) if n <= 2 => {
+                self.w[1].store(out[1], Ordering::Relaxed);
+                self.w[0].store(out[0] | bits, Ordering::Release);
+                true
+            }
+            Some((out, _)) => {
+                let ext = spare.take();
+                for (slot, w) in ext.head.iter().zip(out.into_iter().chain([0; EXT_SCAN])) {
+                    slot.store(w, Ordering::Relaxed);
+                }
+                self.w[1].store(ext_word(Box::into_raw(ext)), Ordering::Relaxed);
+                self.w[0].store(bits | EXT | first_version(), Ordering::Release);
+                true
+            }
+        }
+    }
+
     /// [`Cell::try_inline`] when every record of the inline cell has its site in `own`,
     /// the accessing goroutine's cache of the sites of its current clock index (which
     /// `a.epoch` names): the records are then decided from the cache without the site
@@ -1253,13 +1299,17 @@ impl Cell {
     }
 
     /// The slow path on a spilled cell whose records all sit in the list's head and stay
-    /// more than two and at most [`EXT_SCAN`]: decided on the words in place (as
+    /// at most [`EXT_SCAN`]: decided on the words in place (as
     /// [`try_inline`](Cell::try_inline)), the version bumped. Concurrent readers of one
     /// location keep one record each, which spills their cell; each of them changing
     /// epoch then costs this instead of decoding and rewriting the whole list, and a
     /// plain read that only moves its own record forward ([`refreshed_read`]) not even
-    /// the general decision. Longer lists take only that refresh and the same-epoch
-    /// check ([`Cell::long_list_kept`]).
+    /// the general decision. A list left with two records or fewer goes back inline
+    /// here, its `Ext` to `spare`: a cell whose records go from two to three and back
+    /// every epoch (a struct read field by field, its bytes split between two access
+    /// points) spills and returns once per epoch, and both steps are this cheap.
+    /// Longer lists take only that refresh and the same-epoch check
+    /// ([`Cell::long_list_kept`]).
     pub fn try_spilled(
         &self,
         sites: &SiteTable,
@@ -1267,6 +1317,7 @@ impl Cell {
         a: &NewAccess,
         clock: &VClock,
         merge: Merge,
+        spare: &mut ExtStash,
     ) -> bool {
         if !self.is_spilled() {
             return false;
@@ -1278,7 +1329,8 @@ impl Cell {
         }
         // SAFETY: a spilled cell's word 1 encodes its live `Ext`; the cell lock gives
         // exclusive access to it (lock-free readers only load `head`, atomically).
-        let ext = unsafe { &mut *ext_ptr(self.w[1].load(Ordering::Relaxed)) };
+        let ext_raw = ext_ptr(self.w[1].load(Ordering::Relaxed));
+        let ext = unsafe { &mut *ext_raw };
         let words: [u64; EXT_SCAN] = core::array::from_fn(|i| ext.head[i].load(Ordering::Relaxed));
         if let Some(more) = ext.more.as_deref_mut() {
             let done = Self::long_list_kept(&ext.head, &words, more, sites, own, a, clock);
@@ -1290,9 +1342,19 @@ impl Cell {
             out[i] = record_word(a.site, a.mask, a.epoch.time());
             Some(out)
         } else {
-            apply_words::<EXT_SCAN>(&words, a, clock, sites, merge)
-                .filter(|&(_, n)| n > 2)
-                .map(|(out, _)| out)
+            match apply_words::<EXT_SCAN>(&words, a, clock, sites, merge) {
+                Some((out, n)) if n <= 2 => {
+                    // Back inline (records compacted: empty words last). Lock-free
+                    // readers of the list see word 0 change and retry.
+                    // SAFETY: the cell owns the list (word 1, under the lock) and stops
+                    // referring to it with the stores below: this is its last use.
+                    spare.put(unsafe { Box::from_raw(ext_raw) });
+                    self.w[1].store(out[1], Ordering::Relaxed);
+                    self.w[0].store(out[0] | (w0 & HAS_SYNC), Ordering::Release);
+                    return true;
+                }
+                r => r.map(|(out, _)| out),
+            }
         };
         if let Some(out) = result {
             for (slot, w) in ext.head.iter().zip(out) {

@@ -1409,3 +1409,32 @@ fn a_repeated_release_carries_the_goroutine_s_ticks_and_joins() {
     t.write(k, z);
     assert_eq!(t.races(), 0, "{}", t.text());
 }
+
+#[test]
+fn a_cell_read_field_by_field_spills_and_returns_inline_every_epoch() {
+    // The reader's bytes of one cell are split between two access points; each new
+    // epoch's first read leaves three records (the writer's, the old composite read,
+    // the new read), the second brings it back to two.
+    let t = T::new();
+    let m = t.main();
+    let cell = APP + 0x40;
+    t.e.access_range(m, cell, 8, 0x1000, Kind::WRITE);
+    let c = t.go(m);
+    let late = t.go(m); // knows the write, not c's reads
+    for round in 0..3 {
+        t.e.access(c, cell, 0x2000, Kind::READ);
+        t.e.access_range(c, cell + 4, 4, 0x3000, Kind::READ);
+        assert!(!t.e.shadow.cell(cell).is_spilled(), "round {round}");
+        assert_eq!(t.record_words(cell).len(), 2, "round {round}");
+        t.e.release(c, APP + 0x1000); // a new epoch for c
+        t.e.access(c, cell, 0x2000, Kind::READ);
+        assert!(t.e.shadow.cell(cell).is_spilled(), "round {round}");
+        assert_eq!(t.record_words(cell).len(), 3, "round {round}");
+    }
+    assert_eq!(t.races(), 0);
+    // Every byte c read is still recorded: a write to any of them races.
+    t.e.access(late, cell, 0x4000, Kind::WRITE);
+    assert_eq!(t.races(), 1);
+    t.e.access(late, cell + 6, 0x4100, Kind::WRITE);
+    assert_eq!(t.races(), 2);
+}
