@@ -1397,10 +1397,17 @@ impl Cell {
         }
         let now = time_field(a.epoch.time());
         let need = bytes_field(a.mask);
-        // The same-epoch hit of the reader's own site (the hits of other sites were looked
-        // for before the call, or are taken below as a refresh: see there).
-        let own_hit = |w: u64| w & (SITE_MASK | TIME_FIELD | need) == a.site as u64 | now | need;
-        if words.iter().any(|&w| own_hit(w)) {
+        // A same-epoch hit: a record of the reader's current epoch (its time, and a site
+        // of its own: this one or one in its cache, which holds only sites of its clock
+        // index) on the bytes, of a kind that covers a plain read. `RUnlock` reading the
+        // state word that `RLock` read in the same epoch is one; taken as a refresh, it
+        // would write the list's line, which every reader shares, once more per unlock.
+        let hit = |w: u64| {
+            w & (TIME_FIELD | need) == now | need
+                && (rec_site(w) == a.site
+                    || own.kind_of(rec_site(w)).is_some_and(|k| covers(k, a.kind)))
+        };
+        if words.iter().any(|&w| hit(w)) {
             return true;
         }
         // An own read of an earlier time moved to now. Beside a record of the current

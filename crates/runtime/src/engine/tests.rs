@@ -1438,3 +1438,32 @@ fn a_cell_read_field_by_field_spills_and_returns_inline_every_epoch() {
     t.e.access(late, cell + 6, 0x4100, Kind::WRITE);
     assert_eq!(t.races(), 2);
 }
+
+#[test]
+fn a_read_of_a_shared_cell_covered_by_an_own_read_of_its_epoch_changes_nothing() {
+    // RLock and RUnlock read the state word of a mutex that several readers share: the
+    // second read, in the epoch of the first, is a hit (no write to the shared list).
+    let t = T::new();
+    let m = t.main();
+    let cell = APP + 0x80;
+    t.e.access_range(m, cell, 8, 0x1000, Kind::WRITE);
+    let readers: Vec<&Goroutine> = (0..3).map(|_| t.go(m)).collect();
+    for r in &readers {
+        t.e.access(r, cell, 0x2000, Kind::READ);
+    }
+    assert!(t.e.shadow.cell(cell).is_spilled());
+    let c = readers[0];
+    // The second access point's site cached (found without a lookup, as in a loop):
+    // made once, in a function (sites are cached per frame).
+    t.e.func_enter(c, 0x500);
+    t.e.access(c, cell + 8, 0x3000, Kind::READ);
+    t.e.release(c, APP + 0x1000); // a new epoch for c
+    t.e.access(c, cell, 0x2000, Kind::READ); // its record moves to the new epoch
+    let before = t.record_words(cell);
+    t.e.access(c, cell, 0x3000, Kind::READ); // another access point, same epoch and byte
+    assert_eq!(t.record_words(cell), before);
+    // The readers are still all recorded: a write that knows none of them races.
+    let w = t.go(m);
+    t.e.access(w, cell, 0x4000, Kind::WRITE);
+    assert_eq!(t.races(), 1);
+}
