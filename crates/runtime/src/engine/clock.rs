@@ -99,7 +99,7 @@ impl Eq for Holes {}
 /// What a goroutine (or a sync object) knows: for each index, every time up to
 /// `times[index]` except those inside a hole of that index. Joins are unions of these
 /// sets, so they are exact: nothing is ever assumed known that was not.
-#[derive(Clone, Default, Debug, PartialEq, Eq)]
+#[derive(Default, Debug, PartialEq, Eq)]
 pub struct VClock {
     times: Vec<Time>,
     holes: Holes,
@@ -113,6 +113,25 @@ pub struct VClock {
 }
 
 pub const NO_SOURCE: u32 = u32::MAX;
+
+impl Clone for VClock {
+    fn clone(&self) -> Self {
+        VClock {
+            times: self.times.clone(),
+            holes: self.holes.clone(),
+            source: self.source,
+            source_joins: self.source_joins,
+        }
+    }
+
+    /// Into this clock's buffer (a recycled goroutine's, see `Goroutine::recycle`).
+    fn clone_from(&mut self, other: &Self) {
+        self.times.clone_from(&other.times);
+        self.holes.clone_from(&other.holes);
+        self.source = other.source;
+        self.source_joins = other.source_joins;
+    }
+}
 
 impl VClock {
     pub const fn new() -> Self {

@@ -320,6 +320,9 @@ impl Leaves {
     }
 }
 
+/// Recycled contexts keep shadow-stack buffers of at most this many frames.
+const KEPT_DEPTH: usize = 256;
+
 /// Per-goroutine state used only by the thread running the goroutine.
 pub struct Local {
     /// Shadow call stack: the return addresses passed to func_enter, outermost first.
@@ -424,6 +427,42 @@ impl Goroutine {
             }),
             live_slot: UnsafeCell::new(usize::MAX),
         }
+    }
+
+    /// Makes an ended goroutine's context as [`Goroutine::unassigned`] makes a new one,
+    /// keeping only the capacity of the buffers every goroutine grows (its shadow stack
+    /// and frame nodes, the record scratch, its clock) and its spare out-of-line lists,
+    /// which hold nothing. Everything that names the old goroutine (caches of its sites,
+    /// stacks and updates, its times) goes. Buffers grown past [`KEPT_DEPTH`] frames (deep
+    /// recursion) are not kept.
+    pub fn recycle(&mut self) {
+        let mut fresh = Self::unassigned();
+        let old = self.local.get_mut();
+        let new = fresh.local.get_mut();
+        if old.pcs.capacity() <= KEPT_DEPTH {
+            for (from, to) in [
+                (&mut old.nodes, &mut new.nodes),
+                (&mut old.alts, &mut new.alts),
+            ] {
+                from.clear();
+                core::mem::swap(from, to);
+            }
+            old.pcs.clear();
+            core::mem::swap(&mut old.pcs, &mut new.pcs);
+        }
+        old.scratch.clear();
+        core::mem::swap(&mut old.scratch, &mut new.scratch);
+        core::mem::swap(&mut old.spare, &mut new.spare);
+        let mut clock = self.take_clock();
+        clock.clone_from(&VClock::new());
+        fresh.clock.get_mut().clock = clock;
+        *self = fresh;
+    }
+
+    /// The clock's buffer, for [`Engine::create`](super::Engine) to fill from the parent
+    /// (an unassigned context's clock holds nothing else).
+    pub fn take_clock(&mut self) -> VClock {
+        core::mem::take(&mut self.clock.get_mut().clock)
     }
 
     /// Gives a goroutine made by [`Goroutine::unassigned`] and not yet shared its report

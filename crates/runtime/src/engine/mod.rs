@@ -108,8 +108,16 @@ pub struct Engine<H: Host> {
     /// must not forget the owner of a record that a race took out of the shadow before
     /// its report named it (see `sweep`).
     in_flight: SpinLock<Vec<(SiteId, Time)>>,
+    /// Contexts of ended goroutines, made like new ([`Goroutine::recycle`]) and kept for
+    /// the next ones: a program that starts goroutines by the thousand (fan-out/in) then
+    /// reuses their grown buffers instead of allocating and growing them each time.
+    #[allow(clippy::vec_box)] // Go holds the contexts by address: they must not move
+    spare_goroutines: SpinLock<Vec<Box<Goroutine>>>,
     max_time: Time,
 }
+
+/// At most this many ended goroutines' contexts are kept for reuse.
+const SPARE_GOROUTINES: usize = 64;
 
 /// Ranges of at most this many bytes (three cells) get `access_range`'s inline check.
 const SMALL_RANGE: usize = 16;
@@ -173,6 +181,7 @@ impl<H: Host> Engine<H> {
             report: SpinLock::new(report::ReportState::default()),
             report_count: AtomicU64::new(0),
             in_flight: SpinLock::new(Vec::new()),
+            spare_goroutines: SpinLock::new(Vec::new()),
             max_time: max_time.min(MAX_TIME),
         }
     }
@@ -201,8 +210,13 @@ impl<H: Host> Engine<H> {
         };
         // Allocated before the registry lock, which goroutines starting and ending on
         // other threads wait for (GoroutineChurn spent a tenth of its time spinning).
-        let mut clock = parent.map_or_else(VClock::new, |p| p.clock().clock.clone());
-        let mut g = Box::new(Goroutine::unassigned());
+        let spare = self.spare_goroutines.lock().pop();
+        let mut g = spare.unwrap_or_else(|| Box::new(Goroutine::unassigned()));
+        let mut clock = g.take_clock();
+        match parent {
+            Some(p) => clock.clone_from(&p.clock().clock),
+            None => clock = VClock::new(),
+        }
         let mut reg = self.registry.lock();
         let tid = reg.next_tid;
         reg.next_tid = reg.next_tid.wrapping_add(1);
@@ -250,7 +264,16 @@ impl<H: Host> Engine<H> {
         }
         // SAFETY: `g` was made by Box::into_raw in `create` and is no longer referenced
         // by the registry.
-        drop(unsafe { Box::from_raw(g as *mut Goroutine) });
+        let mut g = unsafe { Box::from_raw(g as *mut Goroutine) };
+        // Recycled only when there is room (a full pool would waste the work), and freed
+        // outside the lock.
+        if self.spare_goroutines.lock().len() < SPARE_GOROUTINES {
+            g.recycle();
+            let mut spare = self.spare_goroutines.lock();
+            if spare.len() < SPARE_GOROUTINES {
+                spare.push(g);
+            }
+        }
     }
 
     /// Advances `g`'s own time after a release; moves it to a fresh index when the time

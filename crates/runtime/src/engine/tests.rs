@@ -1467,3 +1467,27 @@ fn a_read_of_a_shared_cell_covered_by_an_own_read_of_its_epoch_changes_nothing()
     t.e.access(w, cell, 0x4000, Kind::WRITE);
     assert_eq!(t.races(), 1);
 }
+
+#[test]
+fn a_recycled_goroutine_context_starts_as_a_new_one() {
+    let t = T::new();
+    let m = t.main();
+    let a = t.go(m);
+    t.e.func_enter(a, 0x5000);
+    t.e.func_enter(a, 0x6000); // printed as f5fff (the outermost frame is not)
+    t.write(a, 0x10);
+    let a_ptr: *const Goroutine = a;
+    t.end(a);
+    let b = t.go(m); // reuses the ended goroutine's context
+    assert!(core::ptr::eq(a_ptr, b), "the context was recycled");
+    assert!(b.local().pcs.is_empty() && b.local().valid == 0);
+    assert_ne!(b.tid, 0);
+    // Not ordered after a's write (m never synchronised with a): a race, whose current
+    // stack is b's alone and whose previous one is a's.
+    t.write(b, 0x10);
+    assert_eq!(t.races(), 1);
+    let text = t.text();
+    let (current, previous) = text.split_once("Previous write").unwrap();
+    assert!(!current.contains("f5fff"), "{text}");
+    assert!(previous.contains("f5fff"), "{text}");
+}
