@@ -366,11 +366,7 @@ impl VClock {
             let n = self.times.len().max(sync.times.len());
             self.times.resize(n, 0);
             sync.times.resize(n, 0);
-            for (mine, theirs) in self.times.iter_mut().zip(sync.times.iter_mut()) {
-                let old = *theirs;
-                *theirs = *mine;
-                *mine = (*mine).max(old);
-            }
+            swap_max(&mut self.times, &mut sync.times);
             return;
         }
         let old = core::mem::take(sync);
@@ -399,6 +395,36 @@ fn max_into(mine: &mut [Time], theirs: &[Time]) {
         return unsafe { max_into_avx2(mine, theirs) };
     }
     max_into_baseline(mine, theirs);
+}
+
+/// Go's channel-slot rule on two clocks of one length: `theirs` takes `mine`, and
+/// `mine` the max of both ([`VClock::release_store_acquire`]); AVX2 where the CPU has
+/// it, as [`max_into`] (a buffered channel's every send and receive does this, on
+/// clocks as long as the goroutines alive: 200 in sync's `TestCondBroadcast`).
+#[inline]
+fn swap_max(mine: &mut [Time], theirs: &mut [Time]) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::cpu::has_avx2() {
+        // SAFETY: the CPU supports AVX2 (checked just above).
+        return unsafe { swap_max_avx2(mine, theirs) };
+    }
+    swap_max_baseline(mine, theirs);
+}
+
+#[inline(always)]
+fn swap_max_baseline(mine: &mut [Time], theirs: &mut [Time]) {
+    for (m, t) in mine.iter_mut().zip(theirs.iter_mut()) {
+        let old = *t;
+        *t = *m;
+        *m = (*m).max(old);
+    }
+}
+
+/// [`swap_max_baseline`] compiled for AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn swap_max_avx2(mine: &mut [Time], theirs: &mut [Time]) {
+    swap_max_baseline(mine, theirs);
 }
 
 /// An unconditional max: branch-free, so it vectorises; a conditional store compiled to
@@ -583,5 +609,30 @@ mod tests {
         thr.release_store_acquire(&mut sync);
         assert_eq!((sync.get(0), sync.get(1), sync.get(2)), (5, 1, 0));
         assert_eq!((thr.get(0), thr.get(1), thr.get(2)), (5, 7, 3));
+    }
+
+    #[test]
+    fn release_store_acquire_of_long_clocks_is_the_slot_rule_at_every_index() {
+        // Lengths around the vector widths, times up to 2^32 - 1 (unsigned compares).
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed as u32 >> (seed % 3 * 8)
+        };
+        for n in [1, 3, 4, 7, 8, 15, 16, 17, 31, 33, 200, 257] {
+            let (mut thr, mut sync) = (VClock::new(), VClock::new());
+            for i in 0..n {
+                thr.set(i as u32, next());
+                sync.set(i as u32, next());
+            }
+            let (t0, s0) = (thr.clone(), sync.clone());
+            thr.release_store_acquire(&mut sync);
+            for i in 0..n as u32 {
+                assert_eq!(sync.get(i), t0.get(i), "len {n} index {i}");
+                assert_eq!(thr.get(i), t0.get(i).max(s0.get(i)), "len {n} index {i}");
+            }
+        }
     }
 }
