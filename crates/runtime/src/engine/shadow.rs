@@ -762,6 +762,13 @@ fn apply_words<const N: usize>(
         if mask == 0 {
             continue;
         }
+        if mask & a.mask == 0 && rec_time(w) != a.epoch.time() {
+            // On other bytes and of another epoch: kept as it is, its site not looked up
+            // (a goroutine's byte-wise writes at successive epochs leave lists of these).
+            *out.get_mut(n)? = record_word(rec_site(w), mask, rec_time(w));
+            n += 1;
+            continue;
+        }
         let s = sites.get(rec_site(w));
         let epoch = Epoch::new(s.index, rec_time(w));
         if mask & a.mask != 0 {
@@ -1333,7 +1340,8 @@ impl Cell {
         let ext = unsafe { &mut *ext_raw };
         let words: [u64; EXT_SCAN] = core::array::from_fn(|i| ext.head[i].load(Ordering::Relaxed));
         if let Some(more) = ext.more.as_deref_mut() {
-            let done = Self::long_list_kept(&ext.head, &words, more, sites, own, a, clock);
+            let done = Self::long_list_kept(&ext.head, &words, more, sites, own, a, clock)
+                || Self::long_list_updated(&ext.head, &words, more, sites, a, clock, merge);
             self.unlock_spilled(w0, done);
             return done;
         }
@@ -1477,6 +1485,43 @@ impl Cell {
             Some(j) => more[j] = word,
             None => head[i].store(word, Ordering::Relaxed),
         }
+        true
+    }
+
+    /// [`Cell::try_spilled`] on a list with records past its head that
+    /// [`long_list_kept`](Cell::long_list_kept) did not decide: the general decision on
+    /// the words in place, when its outcome (no race) fits the list as allocated and
+    /// stays spilled; false, the list unchanged, otherwise. A goroutine writing a
+    /// buffer byte by byte between synchronisations (a `[]bool` filled in channel
+    /// order) leaves one record per byte and epoch: eight and more in a cell, each new
+    /// access then decided here rather than by decoding the list.
+    fn long_list_updated(
+        head: &[AtomicU64; EXT_SCAN],
+        words: &[u64; EXT_SCAN],
+        more: &mut [u64],
+        sites: &SiteTable,
+        a: &NewAccess,
+        clock: &VClock,
+        merge: Merge,
+    ) -> bool {
+        const MAX: usize = 32;
+        let total = EXT_SCAN + more.len();
+        if total > MAX {
+            return false;
+        }
+        let mut all = [0u64; MAX];
+        all[..EXT_SCAN].copy_from_slice(words);
+        all[EXT_SCAN..total].copy_from_slice(more);
+        let Some((out, n)) = apply_words::<MAX>(&all[..total], a, clock, sites, merge) else {
+            return false;
+        };
+        if n <= 2 || n > total {
+            return false; // back inline, or longer: the general path
+        }
+        for (slot, &w) in head.iter().zip(&out[..EXT_SCAN]) {
+            slot.store(w, Ordering::Relaxed);
+        }
+        more.copy_from_slice(&out[EXT_SCAN..total]);
         true
     }
 

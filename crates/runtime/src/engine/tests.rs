@@ -1491,3 +1491,29 @@ fn a_recycled_goroutine_context_starts_as_a_new_one() {
     assert!(!current.contains("f5fff"), "{text}");
     assert!(previous.contains("f5fff"), "{text}");
 }
+
+#[test]
+fn a_cell_written_byte_by_byte_at_successive_epochs_keeps_each_byte_s_last_write() {
+    // A `[]bool` filled in channel order: one record per byte and epoch, more than the
+    // list holds in place, each later access decided on the words.
+    let t = T::new();
+    let m = t.main();
+    let cell = 0x100;
+    t.e.access_range(m, APP + cell, 8, 0x900, Kind::WRITE);
+    let late = t.go(m); // knows that write, nothing after
+    for round in 0..3 {
+        for b in [3, 0, 7, 1, 6, 2, 5, 4] {
+            t.e.release(m, APP + 0x1000); // a new epoch for each byte
+            t.read(m, cell + b);
+            t.write(m, cell + b);
+        }
+        assert!(t.e.shadow.cell(APP + cell).is_spilled(), "round {round}");
+        assert_eq!(t.record_words(APP + cell).len(), 8, "round {round}");
+    }
+    assert_eq!(t.races(), 0);
+    // Each byte's last write is there: writes that know none of them race, one per byte.
+    t.write(late, cell + 5);
+    assert_eq!(t.races(), 1);
+    t.write(late, cell + 2);
+    assert_eq!(t.races(), 2);
+}
