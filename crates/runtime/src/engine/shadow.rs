@@ -1315,8 +1315,9 @@ impl Cell {
     /// here, its `Ext` to `spare`: a cell whose records go from two to three and back
     /// every epoch (a struct read field by field, its bytes split between two access
     /// points) spills and returns once per epoch, and both steps are this cheap.
-    /// Longer lists take only that refresh and the same-epoch check
-    /// ([`Cell::long_list_kept`]).
+    /// Longer lists take that refresh and the same-epoch check
+    /// ([`Cell::long_list_kept`]), then the general decision in place when its outcome
+    /// fits the list ([`Cell::long_list_updated`]).
     pub fn try_spilled(
         &self,
         sites: &SiteTable,
@@ -1460,10 +1461,11 @@ impl Cell {
     /// updates that leave the list as long as it is, on the words in place — a
     /// same-epoch hit (which the lock-free check, looking at the head only, misses for
     /// the records past it) and a read's refresh ([`refreshed_read`]). Everything else
-    /// decodes the list ([`Cell::with_records`]). Many goroutines reading one word (a
-    /// flag that hundreds of waiters check) keep a record each; each read would
-    /// otherwise decode, decide and rewrite them all. True if the access was decided;
-    /// the caller then bumps the version (harmless after a hit).
+    /// goes to [`long_list_updated`](Cell::long_list_updated), then, if that cannot
+    /// decide it in place, decodes the list ([`Cell::with_records`]). Many goroutines
+    /// reading one word (a flag that hundreds of waiters check) keep a record each;
+    /// each read would otherwise decode, decide and rewrite them all. True if the
+    /// access was decided; the caller then bumps the version (harmless after a hit).
     fn long_list_kept(
         head: &[AtomicU64; EXT_SCAN],
         words: &[u64; EXT_SCAN],
