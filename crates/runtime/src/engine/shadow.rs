@@ -1118,8 +1118,7 @@ impl Cell {
                 false
             }
             Some((out, n)) if n <= 2 => {
-                self.w[1].store(out[1], Ordering::Relaxed);
-                self.w[0].store(out[0] | bits, Ordering::Release);
+                self.store_inline_words([out[0], out[1]], bits);
                 true
             }
             Some((out, _)) => {
@@ -1127,8 +1126,7 @@ impl Cell {
                 for (slot, w) in ext.head.iter().zip(out.into_iter().chain([0; EXT_SCAN])) {
                     slot.store(w, Ordering::Relaxed);
                 }
-                self.w[1].store(ext_word(Box::into_raw(ext)), Ordering::Relaxed);
-                self.w[0].store(bits | EXT | first_version(), Ordering::Release);
+                self.store_spilled(ext, bits);
                 true
             }
         }
@@ -1194,8 +1192,7 @@ impl Cell {
         let result = update(words);
         match result {
             Some([n0, n1]) => {
-                self.w[1].store(n1, Ordering::Relaxed);
-                self.w[0].store(n0 | (w0 & HAS_SYNC), Ordering::Release);
+                self.store_inline_words([n0, n1], w0 & HAS_SYNC);
                 Some(Transition {
                     old: words,
                     new: [n0, n1],
@@ -1335,9 +1332,9 @@ impl Cell {
             self.w[0].store(w0, Ordering::Release);
             return false;
         }
+        let ext_raw = ext_ptr(self.w[1].load(Ordering::Relaxed));
         // SAFETY: a spilled cell's word 1 encodes its live `Ext`; the cell lock gives
         // exclusive access to it (lock-free readers only load `head`, atomically).
-        let ext_raw = ext_ptr(self.w[1].load(Ordering::Relaxed));
         let ext = unsafe { &mut *ext_raw };
         let words: [u64; EXT_SCAN] = core::array::from_fn(|i| ext.head[i].load(Ordering::Relaxed));
         if let Some(more) = ext.more.as_deref_mut() {
@@ -1358,8 +1355,7 @@ impl Cell {
                     // SAFETY: the cell owns the list (word 1, under the lock) and stops
                     // referring to it with the stores below: this is its last use.
                     spare.put(unsafe { Box::from_raw(ext_raw) });
-                    self.w[1].store(out[1], Ordering::Relaxed);
-                    self.w[0].store(out[0] | (w0 & HAS_SYNC), Ordering::Release);
+                    self.store_inline_words([out[0], out[1]], w0 & HAS_SYNC);
                     return true;
                 }
                 r => r.map(|(out, _)| out),
@@ -1603,9 +1599,7 @@ impl Cell {
             None => {
                 let mut ext = spare.take();
                 ext.store(scratch);
-                let ext = Box::into_raw(ext);
-                self.w[1].store(ext_word(ext), Ordering::Relaxed);
-                self.w[0].store(bits | EXT | first_version(), Ordering::Release);
+                self.store_spilled(ext, bits);
             }
         }
         r
@@ -1614,8 +1608,22 @@ impl Cell {
     /// Writes at most two records inline and releases the lock (`bits` without EXT).
     fn store_inline(&self, records: &[Record], bits: u64) {
         let word = |i: usize| records.get(i).map_or(0, Record::word);
-        self.w[1].store(word(1), Ordering::Relaxed);
-        self.w[0].store(word(0) | bits, Ordering::Release);
+        self.store_inline_words([word(0), word(1)], bits);
+    }
+
+    /// Writes two record words inline (empty words last) and releases the lock: word 1
+    /// first, so that a reader seeing word 0 unlocked sees the new word 1 (`bits`, the
+    /// flags word 0 keeps, without EXT).
+    fn store_inline_words(&self, words: [u64; 2], bits: u64) {
+        self.w[1].store(words[1], Ordering::Relaxed);
+        self.w[0].store(words[0] | bits, Ordering::Release);
+    }
+
+    /// Makes the locked cell own the list `ext` (filled already) under a fresh version,
+    /// and releases the lock (`bits`, the flags word 0 keeps, without EXT).
+    fn store_spilled(&self, ext: Box<Ext>, bits: u64) {
+        self.w[1].store(ext_word(Box::into_raw(ext)), Ordering::Relaxed);
+        self.w[0].store(bits | EXT | first_version(), Ordering::Release);
     }
 
     /// Whether the records live out of line (the cell owns an [`Ext`]).
