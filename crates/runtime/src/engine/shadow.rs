@@ -1043,9 +1043,11 @@ impl Cell {
             && self.w[0].load(Ordering::Acquire) == w0
     }
 
-    /// The head of the list that word 1 `w1`, read while word 0 said the cell was
-    /// spilled, points to, for a lock-free scan: what the scan reads counts only if word 0
-    /// is unchanged after it (every update of a list under the lock bumps the version).
+    /// The head of the list that word 1 `w1` points to, for a lock-free scan. `w1` must
+    /// have been read between two loads of word 0 that agree and say the cell is spilled
+    /// (else it may be a record, and following it faults); what the scan reads counts
+    /// only if word 0 is still unchanged after it (every update under the lock bumps the
+    /// version).
     fn spilled_head(&self, w1: u64) -> &[AtomicU64; EXT_SCAN] {
         // SAFETY: only a place projection (no read): `ext_ptr(w1)` is non-null and aligned.
         let head = unsafe { core::ptr::addr_of!((*ext_ptr(w1)).head) };
@@ -1395,6 +1397,12 @@ impl Cell {
             return false;
         }
         let w1 = self.w[1].load(Ordering::Acquire);
+        // Word 0 unchanged after the load of word 1 before following it: if the cell
+        // came back inline meanwhile, word 1 is a record, not a list (following it
+        // faulted in Go's TestRaceIssue5567 at GOMAXPROCS=4).
+        if self.w[0].load(Ordering::Acquire) != w0 {
+            return false;
+        }
         let head = self.spilled_head(w1);
         let words: [u64; EXT_SCAN] = core::array::from_fn(|i| head[i].load(Ordering::Acquire));
         if self.w[0].load(Ordering::Acquire) != w0 {

@@ -1517,3 +1517,44 @@ fn a_cell_written_byte_by_byte_at_successive_epochs_keeps_each_byte_s_last_write
     t.write(late, cell + 2);
     assert_eq!(t.races(), 2);
 }
+
+/// A plain read deciding on a spilled cell without its lock (`Cell::read_spilled`) while
+/// another thread takes the cell from spilled to inline and back: the reader must not
+/// follow word 1 as a list pointer once it holds a record (which it does after the
+/// return inline). Go's `TestRaceIssue5567` hits this shape at GOMAXPROCS=4; following
+/// word 1 before checking word 0 again made the reader dereference a record word and
+/// fault (about one run of Go's race suite in 40). A stress test: with that order, 4
+/// of 5 runs of this test crashed (debug build, 2 cores).
+#[test]
+fn a_lock_free_spilled_read_never_follows_a_word_that_stopped_being_its_list() {
+    const ROUNDS: usize = 1_000_000;
+    let t = T::new();
+    let m = t.main();
+    let (reader, b, c) = (t.go(m), t.go(m), t.go(m));
+    let (e, x, s_reader, s_b, s_c) = (&t.e, APP + 64, APP + 4096, APP + 4104, APP + 4112);
+    // A frame: the reader's access point is then cached, which `read_spilled` needs.
+    e.func_enter(reader, 0x500);
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            // Each read at a new epoch: the own record is refreshed on the spilled list.
+            while !done.load(Ordering::Relaxed) {
+                e.release(reader, s_reader);
+                e.access(reader, x, 0x3000, Kind::READ);
+            }
+        });
+        for _ in 0..ROUNDS {
+            // On byte 4, beside the reader's record on byte 0: b's write, knowing c's
+            // last read, covers it and b's own last write (two records → inline); c's
+            // read after it is a third record (→ spilled).
+            e.acquire(b, s_c);
+            e.access(b, x + 4, 0x3100, Kind::WRITE);
+            e.release(b, s_b);
+            e.acquire(c, s_b);
+            e.access(c, x + 4, 0x3200, Kind::READ);
+            e.release(c, s_c);
+        }
+        done.store(true, Ordering::Relaxed);
+    });
+    assert_eq!(t.races(), 0, "{}", t.text());
+}
