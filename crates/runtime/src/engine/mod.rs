@@ -779,15 +779,8 @@ impl<H: Host> Engine<H> {
         let mut a = addr;
         while a < end {
             if full_hit != 0 && covered {
-                // The common case of long ranges (copies): a tight scan of whole cells,
-                // a cache line of shadow at a time.
-                let same = |a: usize| self.shadow.cell(a).word0() == full_hit;
-                while a + 32 <= end && same(a) & same(a + 8) & same(a + 16) & same(a + 24) {
-                    a += 32;
-                }
-                while a + 8 <= end && same(a) {
-                    a += 8;
-                }
+                // The common case of long ranges (copies): a tight scan of whole cells.
+                a = self.shadow.skip_equal_word0(a, end, full_hit);
                 if a >= end {
                     return;
                 }
