@@ -134,6 +134,11 @@ impl Clone for VClock {
 }
 
 impl VClock {
+    /// Bytes of buffer the clock's times hold (their capacity, not their length).
+    pub fn buffer_bytes(&self) -> usize {
+        self.times.capacity() * core::mem::size_of::<Time>()
+    }
+
     pub const fn new() -> Self {
         VClock {
             times: Vec::new(),

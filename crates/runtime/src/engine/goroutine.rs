@@ -175,6 +175,10 @@ impl<K: Copy + PartialEq + Default, V: Copy + Default + PartialEq> GrowingCache<
     pub fn clear(&mut self) {
         self.slots.iter_mut().for_each(|s| *s = Default::default());
     }
+    /// Bytes of buffer the cache holds.
+    pub fn buffer_bytes(&self) -> usize {
+        self.slots.capacity() * core::mem::size_of::<(K, V)>()
+    }
 }
 /// Counts a miss of a direct-mapped per-goroutine cache; past 4x its size in misses,
 /// the cache starts over empty and 4x larger (up to `max` entries).
@@ -430,10 +434,11 @@ impl Goroutine {
     }
 
     /// Makes an ended goroutine's context as [`Goroutine::unassigned`] makes a new one,
-    /// keeping only the capacity of the buffers every goroutine grows (its shadow stack
-    /// and frame nodes, the record scratch, its clock) and its spare out-of-line lists,
-    /// which hold nothing. Everything that names the old goroutine (caches of its sites,
-    /// stacks and updates, its times) goes. Buffers grown past [`KEPT_DEPTH`] frames (deep
+    /// keeping the capacity of the buffers every goroutine grows (its shadow stack, the
+    /// record scratch, its clock), its spare out-of-line lists, which hold nothing, and
+    /// what does not depend on the goroutine: the stack ids of its frame nodes (interned
+    /// from `(parent, pc)` alone) and the caches of stack nodes and composite merges.
+    /// Everything that names the old goroutine (its sites, its updates, its times) goes. Buffers grown past [`KEPT_DEPTH`] frames (deep
     /// recursion) are not kept.
     pub fn recycle(&mut self) {
         let mut fresh = Self::unassigned();
@@ -444,12 +449,18 @@ impl Goroutine {
                 (&mut old.nodes, &mut new.nodes),
                 (&mut old.alts, &mut new.alts),
             ] {
-                from.clear();
+                // A node's stack id is a function of its `(parent, pc)` alone (the depot
+                // is global), so the next goroutine running the same code reuses it
+                // without interning; its sites name the old clock index and go.
+                from.iter_mut().for_each(|n| n.leaves = Leaves::default());
                 core::mem::swap(from, to);
             }
             old.pcs.clear();
             core::mem::swap(&mut old.pcs, &mut new.pcs);
         }
+        // Pure functions of their keys (stack nodes, composite-site merges): still true.
+        core::mem::swap(&mut old.node_cache, &mut new.node_cache);
+        core::mem::swap(&mut old.merges, &mut new.merges);
         old.scratch.clear();
         core::mem::swap(&mut old.scratch, &mut new.scratch);
         core::mem::swap(&mut old.spare, &mut new.spare);
@@ -457,6 +468,19 @@ impl Goroutine {
         clock.clone_from(&VClock::new());
         fresh.clock.get_mut().clock = clock;
         *self = fresh;
+    }
+
+    /// Bytes of the buffers a recycled context keeps (see [`Goroutine::recycle`]), so
+    /// that the pool of spare contexts stays small whatever the goroutines did.
+    pub fn kept_bytes(&mut self) -> usize {
+        let l = self.local.get_mut();
+        let nodes = (l.nodes.capacity() + l.alts.capacity()) * core::mem::size_of::<FrameNode>();
+        l.pcs.capacity() * core::mem::size_of::<usize>()
+            + nodes
+            + l.scratch.capacity() * core::mem::size_of::<super::shadow::Record>()
+            + l.node_cache.buffer_bytes()
+            + l.merges.buffer_bytes()
+            + self.clock.get_mut().clock.buffer_bytes()
     }
 
     /// The clock's buffer, for [`Engine::create`](super::Engine) to fill from the parent

@@ -1558,3 +1558,38 @@ fn a_lock_free_spilled_read_never_follows_a_word_that_stopped_being_its_list() {
     });
     assert_eq!(t.races(), 0, "{}", t.text());
 }
+
+/// A recycled context keeps its frame nodes' stack ids (a function of the frames alone)
+/// but not their sites, which name the ended goroutine's clock index: the next goroutine
+/// running the same code under another index records its accesses as its own, and a
+/// race with one of them names it, with its stack.
+#[test]
+fn a_recycled_context_keeps_its_frames_stack_ids_but_not_their_sites() {
+    let t = T::new();
+    let m = t.main();
+    let run = |g: &Goroutine, x: usize| {
+        t.e.func_enter(g, 0x5000);
+        t.e.func_enter(g, 0x6000); // printed as f5fff (the outermost frame is not)
+        t.e.access(g, APP + x, 0x1234, Kind::WRITE); // one access point for all
+    };
+    let (a1, a2) = (t.go(m), t.go(m));
+    run(a1, 0x10);
+    run(a2, 0x18);
+    t.e.release(a1, APP + 0x100);
+    t.e.acquire(m, APP + 0x100); // m knows a1's write, not a2's
+    let a2_ptr: *const Goroutine = a2;
+    let a2_tid = a2.tid;
+    t.end(a1);
+    t.end(a2);
+    // a2's context (ended last) with a1's index (the one whose records b's clock knows).
+    let b = t.go(m);
+    assert!(core::ptr::eq(a2_ptr, b), "a2's context was recycled");
+    run(b, 0x20);
+    t.write(m, 0x20); // m never synchronised with b: a race with b's write
+    assert_eq!(t.races(), 1);
+    let text = t.text();
+    let previous = text.split_once("Previous write").unwrap().1;
+    let by = std::format!("by goroutine {}:", b.tid);
+    assert!(previous.contains(&by), "not a2 ({a2_tid}): {text}");
+    assert!(previous.contains("f5fff"), "{text}");
+}
