@@ -103,6 +103,8 @@ impl GoHost {
 }
 
 impl Host for GoHost {
+    const FIXED_SHADOW_OFFSET: Option<usize> = Some(crate::engine::shadow::SHADOW_OFFSET);
+
     fn symbolize(&self, pc: usize, frame: &mut crate::engine::report::FrameSink<'_>) {
         let Some(cb) = self.callback else {
             return;

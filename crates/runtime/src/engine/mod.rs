@@ -174,6 +174,10 @@ impl<H: Host> Engine<H> {
     /// An engine whose shadow lives at `shadow_offset` (see `shadow::SHADOW_OFFSET`) and
     /// whose goroutines change index when their time reaches `max_time`.
     pub fn new(host: H, opts: Options, shadow_offset: usize, max_time: Time) -> Self {
+        assert!(
+            H::FIXED_SHADOW_OFFSET.is_none_or(|fixed| fixed == shadow_offset),
+            "the host fixes another shadow offset"
+        );
         Engine {
             host,
             opts,
@@ -478,6 +482,16 @@ impl<H: Host> Engine<H> {
         )
     }
 
+    /// The shadow cell of `addr` (covered), for the inlined same-epoch checks: at the
+    /// host's fixed offset if it has one (see [`Host::FIXED_SHADOW_OFFSET`]).
+    #[inline(always)]
+    fn fast_cell(&self, addr: usize) -> &shadow::Cell {
+        match H::FIXED_SHADOW_OFFSET {
+            Some(offset) => shadow::Shadow::cell_at(offset, addr),
+            None => self.shadow.cell(addr),
+        }
+    }
+
     /// A 1-byte (Go passes start addresses only) plain access. Always inlined, so that
     /// each entry point's constant `kind` folds into the check.
     #[inline(always)]
@@ -498,7 +512,7 @@ impl<H: Host> Engine<H> {
     /// `addr` lies in a range announced through [`Engine::map_shadow`].
     #[inline(always)]
     pub unsafe fn access_announced(&self, g: &Goroutine, addr: usize, pc: usize, kind: Kind) {
-        let cell = self.shadow.cell(addr);
+        let cell = self.fast_cell(addr);
         if !cell.quick_hit_bytes(&self.probe(g, kind.0), shadow::byte_field(addr)) {
             self.access_slow_byte(g, addr, pc, kind.0);
         }
@@ -530,7 +544,7 @@ impl<H: Host> Engine<H> {
         pc: usize,
         kind: Kind,
     ) {
-        let cell = self.shadow.cell(addr);
+        let cell = self.fast_cell(addr);
         let probe = self.probe(g, kind.0);
         if !cell.quick_hit_bytes(&probe, need) {
             self.access_slow(g, addr & !7, mask(), kind.0, pc);

@@ -17,6 +17,11 @@ pub type FrameSink<'a> = dyn FnMut(&[u8], &[u8], usize, usize) + 'a;
 
 /// What the engine needs from its surroundings: symbols, an output, a way to stop.
 pub trait Host {
+    /// Where the shadow starts, if fixed for every engine of this host: the inlined
+    /// same-epoch check then addresses a cell with one register instead of two (the
+    /// offset folds into the load), which spares it a saved register on every access.
+    /// The engine's `shadow_offset` must then be this.
+    const FIXED_SHADOW_OFFSET: Option<usize> = None;
     /// Calls `frame(func, file, line, offset)` for each logical frame at `pc` (a pc
     /// inside the call or access instruction), innermost inlined frame first.
     fn symbolize(&self, pc: usize, frame: &mut FrameSink<'_>);
