@@ -763,7 +763,7 @@ impl<H: Host> Engine<H> {
             let mut masks = shadow::small_range_masks(addr, size);
             // Stepped by pointer: the shadow's base is not reloaded after each cell's
             // (acquiring) loads.
-            let mut cell: *const shadow::Cell = self.shadow.cell(addr);
+            let mut cell: *const shadow::Cell = self.fast_cell(addr);
             loop {
                 let need = shadow::bytes_field(masks as u8);
                 // SAFETY: the cells of `[addr, addr+size)` are consecutive and all have
