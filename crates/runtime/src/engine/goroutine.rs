@@ -494,25 +494,18 @@ impl Goroutine {
     /// Gives a goroutine made by [`Goroutine::unassigned`] and not yet shared its report
     /// number, clock index and clock.
     pub fn assign(&mut self, tid: u32, idx: Index, clock: VClock) {
-        self.tid = tid;
-        *self.clock.get_mut() = ClockState::new(idx, clock);
-        self.publish();
-    }
-
-    /// Drops the sites a recycled context kept ([`Goroutine::recycle`]) if they name
-    /// another clock index than the one [`Goroutine::assign`] gave it (the frame nodes
-    /// keep their stack ids). Called by the creating thread after the registry lock is
-    /// released (it is the busiest lock of goroutine churn), before the goroutine runs.
-    pub fn settle_sites(&self) {
-        let idx = self.clock().idx;
-        let l = self.local();
+        let l = self.local.get_mut();
         if l.sites_of.take().is_some_and(|kept| kept != idx) {
+            // The kept sites name another index: the frame nodes keep their stack ids.
             for n in l.nodes.iter_mut().chain(l.alts.iter_mut()) {
                 n.leaves = Leaves::default();
             }
             l.leaf_cache.clear();
             l.own_sites.clear();
         }
+        self.tid = tid;
+        *self.clock.get_mut() = ClockState::new(idx, clock);
+        self.publish();
     }
 
     /// The clock, for the thread using the context.

@@ -242,8 +242,6 @@ impl<H: Host> Engine<H> {
         // SAFETY: `g` is fresh and valid.
         unsafe { reg.add_live(g) };
         drop(reg);
-        // SAFETY: as above; the goroutine does not run before this returns.
-        unsafe { &*g }.settle_sites();
         if let Some(p) = parent {
             self.tick(p);
         }
