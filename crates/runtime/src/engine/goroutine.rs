@@ -348,9 +348,6 @@ pub struct Local {
     pub merges: GrowingCache<(u64, u8), SiteId>,
     /// The sites of the current clock index seen lately (for the shadow fast path).
     pub own_sites: super::shadow::OwnSites,
-    /// In a recycled context not yet assigned: the clock index that the sites it kept
-    /// (frame nodes' leaves, `leaf_cache`, `own_sites`) belong to, its last owner's.
-    pub sites_of: Option<Index>,
     /// Inline-cell updates made lately, for the next cells that hold the same words.
     pub update_memo: UpdateMemo,
     pub ignore_sync: u32,
@@ -426,7 +423,6 @@ impl Goroutine {
                 node_cache: GrowingCache::new(),
                 merges: GrowingCache::new(),
                 own_sites: super::shadow::OwnSites::new(),
-                sites_of: None,
                 update_memo: UpdateMemo::default(),
                 ignore_sync: 0,
                 recorded_at: 0,
@@ -442,27 +438,29 @@ impl Goroutine {
     /// record scratch, its clock), its spare out-of-line lists, which hold nothing, and
     /// what does not depend on the goroutine: the stack ids of its frame nodes (interned
     /// from `(parent, pc)` alone) and the caches of stack nodes and composite merges.
-    /// Its sites (`(clock index, kind, stack)`) are kept too, for the next goroutine that
-    /// gets the same index, as goroutines started in rounds do ([`Goroutine::assign`]
-    /// drops them otherwise). Everything else that names the old goroutine (its updates,
-    /// its times) goes. Buffers grown past [`KEPT_DEPTH`] frames (deep recursion) are not
-    /// kept.
+    /// Everything that names the old goroutine (its sites, its updates, its times) goes. Buffers grown past [`KEPT_DEPTH`] frames (deep
+    /// recursion) are not kept.
     pub fn recycle(&mut self) {
         let mut fresh = Self::unassigned();
         let old = self.local.get_mut();
         let new = fresh.local.get_mut();
         if old.pcs.capacity() <= KEPT_DEPTH {
-            core::mem::swap(&mut old.nodes, &mut new.nodes);
-            core::mem::swap(&mut old.alts, &mut new.alts);
+            for (from, to) in [
+                (&mut old.nodes, &mut new.nodes),
+                (&mut old.alts, &mut new.alts),
+            ] {
+                // A node's stack id is a function of its `(parent, pc)` alone (the depot
+                // is global), so the next goroutine running the same code reuses it
+                // without interning; its sites name the old clock index and go.
+                from.iter_mut().for_each(|n| n.leaves = Leaves::default());
+                core::mem::swap(from, to);
+            }
             old.pcs.clear();
             core::mem::swap(&mut old.pcs, &mut new.pcs);
         }
         // Pure functions of their keys (stack nodes, composite-site merges): still true.
         core::mem::swap(&mut old.node_cache, &mut new.node_cache);
         core::mem::swap(&mut old.merges, &mut new.merges);
-        core::mem::swap(&mut old.leaf_cache, &mut new.leaf_cache);
-        core::mem::swap(&mut old.own_sites, &mut new.own_sites);
-        new.sites_of = Some(self.clock.get_mut().idx);
         old.scratch.clear();
         core::mem::swap(&mut old.scratch, &mut new.scratch);
         core::mem::swap(&mut old.spare, &mut new.spare);
@@ -494,15 +492,6 @@ impl Goroutine {
     /// Gives a goroutine made by [`Goroutine::unassigned`] and not yet shared its report
     /// number, clock index and clock.
     pub fn assign(&mut self, tid: u32, idx: Index, clock: VClock) {
-        let l = self.local.get_mut();
-        if l.sites_of.take().is_some_and(|kept| kept != idx) {
-            // The kept sites name another index: the frame nodes keep their stack ids.
-            for n in l.nodes.iter_mut().chain(l.alts.iter_mut()) {
-                n.leaves = Leaves::default();
-            }
-            l.leaf_cache.clear();
-            l.own_sites.clear();
-        }
         self.tid = tid;
         *self.clock.get_mut() = ClockState::new(idx, clock);
         self.publish();
