@@ -438,8 +438,8 @@ impl Goroutine {
     /// record scratch, its clock), its spare out-of-line lists, which hold nothing, and
     /// what does not depend on the goroutine: the stack ids of its frame nodes (interned
     /// from `(parent, pc)` alone) and the caches of stack nodes and composite merges.
-    /// Everything that names the old goroutine (its sites, its updates, its times) goes. Buffers grown past [`KEPT_DEPTH`] frames (deep
-    /// recursion) are not kept.
+    /// Everything that names the old goroutine (its sites, its updates, its times) goes.
+    /// Buffers grown past [`KEPT_DEPTH`] frames (deep recursion) are not kept.
     pub fn recycle(&mut self) {
         let mut fresh = Self::unassigned();
         let old = self.local.get_mut();

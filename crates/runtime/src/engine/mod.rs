@@ -487,7 +487,7 @@ impl<H: Host> Engine<H> {
     #[inline(always)]
     fn fast_cell(&self, addr: usize) -> &shadow::Cell {
         match H::FIXED_SHADOW_OFFSET {
-            Some(offset) => shadow::Shadow::cell_at(offset, addr),
+            Some(offset) => self.shadow.cell_at(offset, addr),
             None => self.shadow.cell(addr),
         }
     }

@@ -1830,17 +1830,17 @@ impl Shadow {
 
     #[inline]
     pub fn cell(&self, addr: usize) -> &Cell {
-        Self::cell_at(self.offset, addr)
+        self.cell_at(self.offset, addr)
     }
 
-    /// [`Shadow::cell`] of a shadow at `offset`, which must be this engine's (see
-    /// `Host::FIXED_SHADOW_OFFSET`).
+    /// [`Shadow::cell`] with this shadow's offset passed in: a constant where the host
+    /// fixes it (see `Host::FIXED_SHADOW_OFFSET`), so that it folds into the address.
     #[inline(always)]
-    pub fn cell_at<'a>(offset: usize, addr: usize) -> &'a Cell {
+    pub fn cell_at(&self, offset: usize, addr: usize) -> &Cell {
+        debug_assert_eq!(offset, self.offset, "another shadow's offset");
         let p = (addr & !7).wrapping_mul(SHADOW_SCALE).wrapping_add(offset);
         // SAFETY: callers check `covers(addr)` first; the shadow of every covered address
-        // is mapped read-write for the engine's lifetime (for as long as the engine's
-        // references live), and Cell is plain atomics.
+        // is mapped read-write for the engine's lifetime, and Cell is plain atomics.
         unsafe { &*(p as *const Cell) }
     }
 
