@@ -137,11 +137,54 @@ fn cell_mask(a: usize, hi: usize) -> u8 {
 struct RangeWalk {
     /// The access's site, computed at the first cell that needs it.
     site: Option<SiteId>,
-    /// The last update of a whole cell: the next whole cells, written together before,
-    /// usually hold the same words and take the same update ([`shadow::Cell::replay`]);
-    /// a fill of an empty cell is one too (fresh memory, e.g. the half of a grown slice
-    /// that `growslice` copied without instrumenting the copy).
-    made: Option<Transition>,
+    /// The last updates of whole cells, the latest first: the next whole cells, written
+    /// together before, usually hold the same words as one of them and take the same
+    /// update ([`shadow::Cell::replay`]); a fill of an empty cell is one too (fresh
+    /// memory, e.g. the half of a grown slice that `growslice` copied without
+    /// instrumenting the copy). More than one, because neighbouring cells alternate
+    /// between a few shapes: a slice of pairs appended and extended by different
+    /// statements (regexp's parser: three in four cells that missed the latest update
+    /// matched one of the three before it).
+    made: [Option<Transition>; RECENT_UPDATES],
+}
+
+/// How many whole-cell updates a long range's walk keeps for replay.
+const RECENT_UPDATES: usize = 4;
+
+impl RangeWalk {
+    /// The latest whole-cell update, which the tight replay loop tries.
+    fn latest(&self) -> Option<&Transition> {
+        self.made[0].as_ref()
+    }
+
+    /// Remembers `t` as the latest update (the oldest one is forgotten).
+    fn remember(&mut self, t: Transition) {
+        self.made.copy_within(0..RECENT_UPDATES - 1, 1);
+        self.made[0] = Some(t);
+    }
+
+    /// Replays on `cell` (at `base`, a whole-cell access) one of the kept updates past
+    /// the first `skip` (which the caller tried already), and makes it the latest.
+    fn replay_older(&mut self, shadow: &shadow::Shadow, base: usize, skip: usize) -> bool {
+        let cell = shadow.cell(base);
+        for i in skip..RECENT_UPDATES {
+            let Some(t) = self.made[i] else {
+                return false;
+            };
+            if t.fills() {
+                if cell.word0() != 0 {
+                    continue;
+                }
+                // Before the record exists, as in `Engine::fill_fresh`.
+                shadow.mark_dirty(base);
+            }
+            if cell.replay(&t) {
+                self.made[..=i].rotate_right(1);
+                return true;
+            }
+        }
+        false
+    }
 }
 
 /// The racing pair found by an access, reported after the cell lock is dropped.
@@ -805,7 +848,7 @@ impl<H: Host> Engine<H> {
                     return;
                 }
             }
-            if covered && let Some(t) = &walk.made {
+            if covered && let Some(t) = walk.latest() {
                 a = self.shadow.replay_run(t, a, end);
                 if a >= end {
                     return;
@@ -816,22 +859,12 @@ impl<H: Host> Engine<H> {
             if covered || self.shadow.covers(a) {
                 let mask = cell_mask(a, hi);
                 let cell = self.shadow.cell(a);
-                // A cell holding exactly the words the last whole cell's update started
+                // A cell holding exactly the words a recent whole cell's update started
                 // from is no hit either (that one was decided exactly), so it is tried
                 // first: fresh memory then costs one CAS per cell.
-                // (A covered range tried it in `replay_run` already.)
-                let replayed = || {
-                    !covered
-                        && walk.made.as_ref().is_some_and(|t| {
-                            if t.fills() {
-                                // Before the record exists, as in `fill_fresh`.
-                                self.shadow.mark_dirty(base);
-                            }
-                            cell.replay(t)
-                        })
-                };
+                // (A covered range tried the latest in `replay_run` already.)
                 if mask == 0xff && full_hit != 0 && cell.word0() == full_hit
-                    || mask == 0xff && replayed()
+                    || mask == 0xff && walk.replay_older(&self.shadow, base, covered as usize)
                 {
                     // A hit, or updated as the previous whole cell was.
                 } else {
@@ -882,8 +915,10 @@ impl<H: Host> Engine<H> {
             .get_or_insert_with(|| self.access_site(g, pc, kind));
         let mut made = None;
         let race = self.access_cell_slow(g, base, mask, kind, s, &mut made);
-        if mask == 0xff && made.is_some() {
-            walk.made = made;
+        if mask == 0xff
+            && let Some(t) = made
+        {
+            walk.remember(t);
         }
         match race {
             Some(race) => {

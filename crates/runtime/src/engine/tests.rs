@@ -1025,6 +1025,61 @@ fn long_ranges_update_each_cell_as_a_range_of_that_cell_alone() {
     assert_eq!(t.races(), 0);
 }
 
+/// Cells that alternate between a few shapes (a slice of pairs appended and extended
+/// by different statements, as regexp's parser leaves them) take a long range's update
+/// from whichever recent whole cell they match (`RangeWalk::replay_older`), and every
+/// cell still ends as a range of that one cell alone would leave it.
+#[test]
+fn long_ranges_replay_recent_updates_on_cells_of_alternating_shapes() {
+    let t = T::new();
+    let m = t.main();
+    let c = t.go(m);
+    let (x, y, cells) = (APP + 0x1000, APP + 0x2000, 24);
+    // Five shapes, in a repeating order: empty; two byte writes from two statements;
+    // the same and a third statement's write; one byte write; and another goroutine's
+    // read beside the main goroutine's write (a cell of two goroutines).
+    for base in [x, y] {
+        t.e.access_range(c, base, cells * 8, 0x70, Kind::READ);
+        t.e.release(c, APP);
+    }
+    t.e.acquire(m, APP);
+    for base in [x, y] {
+        for k in 0..cells {
+            let at = base + 8 * k;
+            match k % 5 {
+                0 => t.e.malloc(at, 8),
+                1 => {
+                    t.e.malloc(at, 8);
+                    t.e.access(m, at, 0x10, Kind::WRITE);
+                    t.e.access(m, at + 4, 0x20, Kind::WRITE);
+                }
+                2 => {
+                    t.e.malloc(at, 8);
+                    t.e.access(m, at, 0x10, Kind::WRITE);
+                    t.e.access(m, at + 4, 0x20, Kind::WRITE);
+                    t.e.access(m, at + 4, 0x30, Kind::WRITE);
+                }
+                3 => {
+                    t.e.malloc(at, 8);
+                    t.e.access(m, at + 2, 0x40, Kind::WRITE);
+                }
+                _ => t.e.access(m, at + 1, 0x50, Kind::WRITE),
+            }
+        }
+    }
+    for kind in [Kind::READ, Kind::WRITE] {
+        t.e.access_range(m, x, cells * 8, 0x60, kind);
+        for k in 0..cells {
+            t.e.access_range(m, y + 8 * k, 8, 0x60, kind);
+        }
+        for k in 0..cells {
+            let (got, want) = (t.record_words(x + 8 * k), t.record_words(y + 8 * k));
+            assert_eq!(got, want, "{kind:?}, cell {k}");
+        }
+    }
+    assert_eq!(t.races(), 0, "{}", t.text());
+}
+
 /// A long range over fresh memory fills its cells in one run (`Shadow::replay_run`):
 /// the run stops at a cell another goroutine wrote and goes on after it; every shadow
 /// page it filled is marked, so reallocating a piece of any of them forgets the
