@@ -231,10 +231,13 @@ impl<'a> Probe<'a> {
     /// that also checks the time and the bytes (word 1 never has them set).
     #[inline(always)]
     fn hits_cached(&self, w: u64, need: u64) -> bool {
-        w & (LOCK | EXT | TIME_FIELD | need) == self.time_field | need && {
+        // Flags, time and bytes compared in one xor and test (no copy of the word kept
+        // for the site below, whose bits the xor leaves as they are).
+        let x = w ^ (self.time_field | need);
+        x & (LOCK | EXT | TIME_FIELD | need) == 0 && {
             // The site in the slot's upper bits leaves only the kind below bit 2. The
             // word's low half shifted by 4 is its site's: the mask bits above it go.
-            let kind = self.own.slot_of_word(w) ^ (w as u32) << SLOT_SITE_SHIFT;
+            let kind = self.own.slot_of_word(x) ^ (x as u32) << SLOT_SITE_SHIFT;
             kind < 4 && self.covered_by >> kind & 1 != 0
         }
     }
@@ -310,6 +313,9 @@ const _: () = assert!(SLOT_SITE_SHIFT >= 2);
 
 const OWN_SITES_MIN: usize = 64;
 const OWN_SITES_MAX: usize = 1024;
+// `Probe::hits_cached` indexes with a word whose mask field was xor'ed: the index must
+// come from the site bits below it.
+const _: () = assert!(OWN_SITES_MAX <= 1 << MASK_SHIFT);
 const _: () = assert!(OWN_SITES_MAX <= 1 << SITE_BITS);
 
 impl OwnSites {
