@@ -1803,12 +1803,8 @@ pub enum Reset {
 
 /// Program ranges spanning at least this many bytes of whole shadow pages are reset by
 /// `madvise`, which also returns their memory to the kernel; smaller ranges are cleared
-/// cell by cell (madvise + refault costs more than it saves there). 16 MB, not 4:
-/// goroutine stacks of 4–16 MB (encoding/json's 10,000-deep recursion) are freed and
-/// allocated again and again, and giving their shadow back each time refaulted it
-/// (encoding/json: 188k → 113k page faults, wall 1.81 → 1.62 s, peak RSS 224 → 231 MB
-/// against stock TSan's 239).
-pub(crate) const MADVISE_MIN_APP: usize = 16 << 20;
+/// cell by cell (madvise + refault costs more than it saves there).
+const MADVISE_MIN_APP: usize = 4 << 20;
 
 impl Shadow {
     pub const fn new(offset: usize) -> Self {

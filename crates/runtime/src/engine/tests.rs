@@ -28,7 +28,7 @@ impl Host for TestHost {
 }
 
 const APP: usize = 0x1000_0000;
-const APP_SIZE: usize = 64 << 20;
+const APP_SIZE: usize = 16 << 20;
 
 struct T {
     e: Engine<TestHost>,
@@ -387,8 +387,7 @@ fn freeing_a_large_range_forgets_spilled_cells_and_syncs_but_nothing_outside() {
     let t = T::new();
     let m = t.main();
     let (a, b, c) = (t.go(m), t.go(m), t.go(m));
-    // Unaligned start; whole pages are madvised.
-    let (lo, size) = (0x100, super::shadow::MADVISE_MIN_APP + (2 << 20));
+    let (lo, size) = (0x100, 6 << 20); // unaligned start; whole pages are madvised
     let inside = [lo, lo + 8, lo + APP_PER_SHADOW_PAGE * 7, lo + size - 8];
     for &x in &inside {
         // Three concurrent readers spill the cell out of line.
