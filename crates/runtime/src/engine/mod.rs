@@ -163,10 +163,16 @@ impl RangeWalk {
         self.made[0] = Some(t);
     }
 
-    /// Replays on `cell` (at `base`, a whole-cell access) one of the kept updates past
-    /// the first `skip` (which the caller tried already), and makes it the latest.
-    fn replay_older(&mut self, shadow: &shadow::Shadow, base: usize, skip: usize) -> bool {
-        let cell = shadow.cell(base);
+    /// Replays on `cell` (the shadow of `base`, a whole-cell access) one of the kept
+    /// updates past the first `skip` (which the caller tried already), and makes it the
+    /// latest.
+    fn replay_older(
+        &mut self,
+        shadow: &shadow::Shadow,
+        cell: &shadow::Cell,
+        base: usize,
+        skip: usize,
+    ) -> bool {
         for i in skip..RECENT_UPDATES {
             let Some(t) = self.made[i] else {
                 return false;
@@ -864,7 +870,7 @@ impl<H: Host> Engine<H> {
                 // first: fresh memory then costs one CAS per cell.
                 // (A covered range tried the latest in `replay_run` already.)
                 if mask == 0xff && full_hit != 0 && cell.word0() == full_hit
-                    || mask == 0xff && walk.replay_older(&self.shadow, base, covered as usize)
+                    || mask == 0xff && walk.replay_older(&self.shadow, cell, base, covered as usize)
                 {
                     // A hit, or updated as the previous whole cell was.
                 } else {
