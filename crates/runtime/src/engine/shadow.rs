@@ -1801,9 +1801,10 @@ pub enum Reset {
     Owners,
 }
 
-/// Program ranges spanning at least this many bytes of whole shadow pages are reset by
-/// `madvise`, which also returns their memory to the kernel; smaller ranges are cleared
-/// cell by cell (madvise + refault costs more than it saves there).
+/// Freed program ranges spanning at least this many bytes of whole shadow pages are reset
+/// by `madvise`, which also returns their memory to the kernel; smaller ranges, and
+/// ranges being allocated, are cleared cell by cell (madvise + refault costs more than it
+/// saves there).
 const MADVISE_MIN_APP: usize = 4 << 20;
 
 impl Shadow {
@@ -1944,9 +1945,9 @@ impl Shadow {
     /// Forgets about `[addr, addr+size)`: `reset_cell` runs on each non-empty cell of a
     /// page that may hold records (see [`Shadow::mark_dirty`]) or, with
     /// [`Reset::Owners`], only of a page that owns something (an out-of-line list, a sync
-    /// object; see [`Shadow::mark`]). Of large ranges, whole shadow pages are then zeroed
-    /// by `madvise`, which returns them to the kernel, and only pages that own something
-    /// are visited first.
+    /// object; see [`Shadow::mark`]). Of large ranges reset with [`Reset::Owners`] (frees),
+    /// whole shadow pages are then zeroed by `madvise`, which returns them to the kernel,
+    /// and only pages that own something are visited first.
     pub fn reset_range(
         &self,
         addr: usize,
@@ -2027,7 +2028,13 @@ impl Shadow {
         };
         let first = addr.div_ceil(APP_PER_SHADOW_PAGE) * APP_PER_SHADOW_PAGE;
         let last = end / APP_PER_SHADOW_PAGE * APP_PER_SHADOW_PAGE;
-        if last < first + MADVISE_MIN_APP || !self.covers_span(first, last) {
+        // Only frees give shadow back: memory being allocated is about to be used (a
+        // goroutine's stack grown to megabytes runs deep at once), and its refaults cost
+        // more than clearing the pages it dirtied in place.
+        if mode == Reset::All
+            || last < first + MADVISE_MIN_APP
+            || !self.covers_span(first, last)
+        {
             walk(addr, end);
             return;
         }
