@@ -2031,10 +2031,7 @@ impl Shadow {
         // Only frees give shadow back: memory being allocated is about to be used (a
         // goroutine's stack grown to megabytes runs deep at once), and its refaults cost
         // more than clearing the pages it dirtied in place.
-        if mode == Reset::All
-            || last < first + MADVISE_MIN_APP
-            || !self.covers_span(first, last)
-        {
+        if mode == Reset::All || last < first + MADVISE_MIN_APP || !self.covers_span(first, last) {
             walk(addr, end);
             return;
         }
