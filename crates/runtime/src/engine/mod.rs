@@ -1221,10 +1221,18 @@ impl<H: Host> Engine<H> {
         g.local().ignore_sync > 0
     }
 
-    /// An atomic operation on `[addr, addr+size)`: checked as an atomic access (at `pc`,
-    /// called from `callerpc`), then `perform` runs inside the sync object's lock so that
-    /// the value seen and the clock acquired always match. Returns what `perform` returned
-    /// (whether it wrote).
+    /// An atomic operation on `[addr, addr+size)`: `perform` runs inside the sync
+    /// object's lock so that the value seen and the clock acquired always match, then
+    /// the access is checked as an atomic access (at `pc`, called from `callerpc`),
+    /// still inside it. Returns what `perform` returned (whether it wrote).
+    ///
+    /// The check comes after the acquire (Go's memory model: an atomic that reads from a
+    /// store is ordered after it) and inside the lock, so that the shadow sees one
+    /// word's atomics in the order they synchronised: each read-modify-write, knowing
+    /// every earlier one, finds their records already there and covers them, and a
+    /// contended word keeps one record instead of one per goroutine whose record landed
+    /// late. Lock order: sync shard, then cell lock, then what a report takes (the
+    /// registry, the report lock); nothing takes a shard lock while holding those.
     #[allow(clippy::too_many_arguments)]
     pub fn atomic(
         &self,
@@ -1263,15 +1271,11 @@ impl<H: Host> Engine<H> {
             {
                 g.join_clock(s);
             }
+            self.func_enter(g, callerpc);
+            self.access_atomic(g, addr, size, pc, kind);
+            self.func_exit(g);
             (releases, wrote)
         };
-        // The access is checked after the acquire: an atomic that reads from a store
-        // is ordered after it (so a chain of read-modify-writes keeps one record, not
-        // one per goroutine), and before the tick: whoever acquires this release knows
-        // the access.
-        self.func_enter(g, callerpc);
-        self.access_atomic(g, addr, size, pc, kind);
-        self.func_exit(g);
         if releases {
             self.mark_sync(addr);
             self.tick(g);
