@@ -192,6 +192,27 @@ pub fn note_miss<T: Clone + Default>(slots: &mut Vec<T>, misses: &mut u32, max: 
     }
 }
 
+/// A range `[lo, hi)` whose every byte the goroutine covered with a record of `kind` at
+/// `epoch`, with the reset generation of its pages then (`Shadow::generation`).
+#[derive(Clone, Copy, Default)]
+pub struct RangeSeen {
+    pub lo: usize,
+    pub hi: usize,
+    pub epoch: u64,
+    pub generation: u64,
+    pub kind: u8,
+}
+
+/// The last [`RANGES_SEEN`] long ranges a goroutine covered (replaced in turn): a copy
+/// loop reads one range and writes another.
+#[derive(Default)]
+pub struct RangesSeen {
+    pub entries: [RangeSeen; RANGES_SEEN],
+    pub next: usize,
+}
+
+pub const RANGES_SEEN: usize = 4;
+
 /// A goroutine's last inline-cell updates, each `(site, bytes)` → the update (and the
 /// composite site it made, 0 if none), with the clock *stamp* and the time at which it
 /// was made, direct-mapped. An update is a function of the cell's words, the access (its
@@ -358,6 +379,8 @@ pub struct Local {
     pub scratch: Vec<super::shadow::Record>,
     /// Spare out-of-line record lists for this goroutine's spills.
     pub spare: super::shadow::ExtStash,
+    /// Long ranges this goroutine covered with records lately (see `Engine::range_seen`).
+    pub ranges_seen: RangesSeen,
 }
 
 impl Local {
@@ -428,6 +451,7 @@ impl Goroutine {
                 recorded_at: 0,
                 scratch: Vec::new(),
                 spare: super::shadow::ExtStash::new(),
+                ranges_seen: RangesSeen::default(),
             }),
             live_slot: UnsafeCell::new(usize::MAX),
         }

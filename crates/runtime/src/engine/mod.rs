@@ -132,6 +132,10 @@ fn cell_mask(a: usize, hi: usize) -> u8 {
     (((1u16 << (hi - a)) - 1) << (a & 7)) as u8
 }
 
+/// Ranges from this many bytes are remembered once walked ([`Engine::range_seen`]):
+/// shorter ones cost less to walk than to remember.
+const RANGE_SEEN_MIN: usize = 1024;
+
 /// What a long range's walk keeps from cell to cell past the same-epoch check.
 #[derive(Default)]
 struct RangeWalk {
@@ -830,10 +834,62 @@ impl<H: Host> Engine<H> {
         self.access_range_long(g, addr, size, pc, kind);
     }
 
-    /// [`Engine::access_range`] past the small-range check. Same-epoch hits are decided
-    /// here; other cells go to `range_cell_slow`.
+    /// [`Engine::access_range`] past the small-range check: a range the goroutine
+    /// covered in this epoch ([`Engine::range_seen`]) is a same-epoch hit as a whole;
+    /// the rest is walked cell by cell, and remembered.
     #[inline(never)]
     fn access_range_long(&self, g: &Goroutine, addr: usize, size: usize, pc: usize, kind: Kind) {
+        if size < RANGE_SEEN_MIN {
+            self.access_range_walk(g, addr, size, pc, kind);
+            return;
+        }
+        let end = addr.saturating_add(size);
+        let covered = self.shadow.covers_span(addr, end);
+        if covered && self.range_seen(g, addr, end, kind.0) {
+            return;
+        }
+        self.access_range_walk(g, addr, size, pc, kind);
+        if covered {
+            let seen = &mut g.local().ranges_seen;
+            let i = seen.next;
+            self.shadow.mark_seen(addr, end);
+            seen.entries[i] = goroutine::RangeSeen {
+                lo: addr,
+                hi: end,
+                epoch: g.clock().epoch().0,
+                generation: self.shadow.generation(addr, end),
+                kind: kind.0,
+            };
+            seen.next = (i + 1) % goroutine::RANGES_SEEN;
+        }
+    }
+
+    /// Whether `g` covered all of `[lo, hi)` (covered by shadow) with records of its
+    /// current epoch whose kind covers `kind`, and they are all still there: then every
+    /// cell of it is a same-epoch hit, and the access changes nothing. A walk of a range
+    /// leaves a record of the walking goroutine's epoch on each of its bytes (races are
+    /// reported and recorded all the same); such a record leaves the cell only through
+    /// an access racing with it, which reported (the same-epoch argument of the module
+    /// doc of `shadow`), through the goroutine's own accesses of the same epoch, which
+    /// keep a record of it that covers at least as much, or through a reset (the memory
+    /// freed or allocated again), which changes the pages' generation. A copy loop
+    /// between synchronisations (micro/SliceCopy copies one megabyte 1600 times) then
+    /// costs a few page counters per copy instead of a scan of its shadow.
+    #[inline]
+    fn range_seen(&self, g: &Goroutine, lo: usize, hi: usize, kind: u8) -> bool {
+        let epoch = g.clock().epoch().0;
+        g.local().ranges_seen.entries.iter().any(|s| {
+            s.epoch == epoch
+                && s.lo <= lo
+                && hi <= s.hi
+                && shadow::covers(s.kind, kind)
+                && self.shadow.generation(s.lo, s.hi) == s.generation
+        })
+    }
+
+    /// The cell-by-cell walk of [`Engine::access_range_long`]. Same-epoch hits are
+    /// decided here; other cells go to `range_cell_slow`.
+    fn access_range_walk(&self, g: &Goroutine, addr: usize, size: usize, pc: usize, kind: Kind) {
         if size == 0 {
             return;
         }

@@ -45,7 +45,7 @@ use super::site::{self, SITE_BITS, SiteId, SiteTable};
 use crate::sys;
 use alloc::boxed::Box;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 pub const KIND_WRITE: u8 = 1;
 pub const KIND_ATOMIC: u8 = 2;
@@ -1770,6 +1770,8 @@ pub struct Shadow {
     offset: usize,
     /// Where the page marks live (see [`Shadow::mark`]).
     marks: usize,
+    /// Where the pages' reset generations live (see [`Shadow::generation`]).
+    gens: usize,
     /// Program ranges whose shadow is mapped: data+bss, and the heap span.
     data: [AtomicUsize; 2],
     heap: [AtomicUsize; 2],
@@ -1787,9 +1789,14 @@ const PAGE: usize = 4096;
 /// Program bytes whose shadow fills one shadow page; the granularity of page marks.
 pub const APP_PER_SHADOW_PAGE: usize = PAGE / SHADOW_SCALE;
 /// Page marks (one byte per shadow page): the page may hold records / it holds a cell
-/// that owns an out-of-line list or a sync object.
+/// that owns an out-of-line list or a sync object / a goroutine remembered a range over
+/// it (see [`Shadow::mark_seen`]), so its resets count in its generation.
 const MARK_DIRTY: u8 = 1;
 const MARK_OWNS: u8 = 2;
+const MARK_SEEN: u8 = 4;
+/// The pages' reset generations (a `u32` per shadow page) sit this far above the shadow
+/// offset: past the marks of any address Go's heap uses.
+const GENS_DELTA: usize = MARKS_DELTA + (1 << 40);
 
 /// What [`Shadow::reset_range`] must clear.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -1812,6 +1819,7 @@ impl Shadow {
         Shadow {
             offset,
             marks: offset + MARKS_DELTA,
+            gens: offset + GENS_DELTA,
             data: [AtomicUsize::new(0), AtomicUsize::new(0)],
             heap: [AtomicUsize::new(0), AtomicUsize::new(0)],
         }
@@ -1871,6 +1879,50 @@ impl Shadow {
     #[inline]
     pub fn mark_dirty(&self, addr: usize) {
         self.set_mark(addr, MARK_DIRTY);
+    }
+
+    fn generation_word(&self, addr: usize) -> &AtomicU32 {
+        let p = addr / APP_PER_SHADOW_PAGE * 4 + self.gens;
+        // SAFETY: callers pass covered addresses, whose generations are mapped with their
+        // shadow for the engine's lifetime; AtomicU32 is valid for any 4 aligned bytes.
+        unsafe { &*(p as *const AtomicU32) }
+    }
+
+    /// Marks the pages of `[lo, hi)` (non-empty, covered) as under a range a goroutine
+    /// remembers, so that resets there count in their generation; resets of other pages
+    /// (most: small objects) leave the generations alone. Called before the generation
+    /// is read.
+    pub fn mark_seen(&self, lo: usize, hi: usize) {
+        let mut page = lo;
+        while page < hi {
+            self.set_mark(page, MARK_SEEN);
+            page = (page / APP_PER_SHADOW_PAGE + 1) * APP_PER_SHADOW_PAGE;
+        }
+    }
+
+    /// Counts a reset that may remove records from the shadow page of `addr` (covered).
+    /// A plain increment: resets racing on one page (different objects) may count once,
+    /// which still changes the value that [`Shadow::generation`] was computed from.
+    fn bump_generation(&self, addr: usize) {
+        let g = self.generation_word(addr);
+        g.store(g.load(Ordering::Relaxed).wrapping_add(1), Ordering::Release);
+    }
+
+    /// The sum of the reset generations of the shadow pages of `[lo, hi)` (non-empty,
+    /// covered): it changes whenever a reset (an allocation or a free) may have removed
+    /// records there since, and nothing else removes a goroutine's records of its
+    /// current epoch but a racing access, which reports (see the module doc). So a
+    /// goroutine that covered a range with records of this epoch knows, while this sum
+    /// and its epoch stay the same, that its records are all still there (see
+    /// `Engine::range_seen`). Counters wrap at 2^32 resets of one page.
+    pub fn generation(&self, lo: usize, hi: usize) -> u64 {
+        let (first, last) = (lo / APP_PER_SHADOW_PAGE, (hi - 1) / APP_PER_SHADOW_PAGE);
+        let base = self.generation_word(lo) as *const AtomicU32;
+        (0..=last - first)
+            // SAFETY: the pages of `[lo, hi)` are covered, so their generations are
+            // mapped, consecutively from `lo`'s.
+            .map(|i| unsafe { &*base.add(i) }.load(Ordering::Acquire) as u64)
+            .sum()
     }
 
     #[inline]
@@ -1967,8 +2019,12 @@ impl Shadow {
                 return;
             }
             let m = self.mark_byte(lo);
-            if m.load(Ordering::Relaxed) & skip == 0 {
+            let marks = m.load(Ordering::Relaxed);
+            if marks & skip == 0 {
                 return; // nothing to do here since the last reset
+            }
+            if marks & MARK_SEEN != 0 {
+                self.bump_generation(lo);
             }
             // Flagless cells are cleared in place; the rest go to `reset_cell`.
             let mut visit = |base: usize, cell: &Cell| {
@@ -2043,6 +2099,9 @@ impl Shadow {
             if marks & MARK_OWNS != 0 {
                 walk(page, page + APP_PER_SHADOW_PAGE);
             }
+            if marks & MARK_SEEN != 0 {
+                self.bump_generation(page);
+            }
             if marks != 0 {
                 m.store(0, Ordering::Relaxed);
             }
@@ -2110,14 +2169,17 @@ impl Shadow {
     }
 
     fn map_range(&self, lo: usize, hi: usize) -> bool {
-        self.map_marks(lo, hi) && self.map_shadow_range(lo, hi)
+        self.map_per_page(self.marks, 1, lo, hi)
+            && self.map_per_page(self.gens, 4, lo, hi)
+            && self.map_shadow_range(lo, hi)
     }
 
-    /// Maps the page marks of `[lo, hi)`. Neighbouring ranges can share a page of marks,
-    /// so a page that is already mapped (ours) is kept.
-    fn map_marks(&self, lo: usize, hi: usize) -> bool {
-        let m_lo = (lo / APP_PER_SHADOW_PAGE + self.marks) & !(PAGE - 1);
-        let m_hi = (hi.div_ceil(APP_PER_SHADOW_PAGE) + self.marks).div_ceil(PAGE) * PAGE;
+    /// Maps a table of `size`-byte entries, one per shadow page, at `base` (the marks,
+    /// the generations) for `[lo, hi)`. Neighbouring ranges can share a page of it, so
+    /// a page that is already mapped (ours) is kept.
+    fn map_per_page(&self, base: usize, size: usize, lo: usize, hi: usize) -> bool {
+        let m_lo = (lo / APP_PER_SHADOW_PAGE * size + base) & !(PAGE - 1);
+        let m_hi = (hi.div_ceil(APP_PER_SHADOW_PAGE) * size + base).div_ceil(PAGE) * PAGE;
         let flags = sys::MAP_NORESERVE | sys::MAP_FIXED_NOREPLACE;
         let rw = sys::PROT_READ | sys::PROT_WRITE;
         if sys::mmap_anon(m_lo, m_hi - m_lo, rw, flags) == Some(m_lo as *mut u8) {

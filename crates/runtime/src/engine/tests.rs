@@ -1660,6 +1660,58 @@ fn contended_read_modify_writes_on_one_word_keep_one_record() {
     assert_eq!(t.races(), 0, "{}", t.text());
 }
 
+/// A long range a goroutine covered in this epoch is a same-epoch hit as a whole: a
+/// second copy does not look at the cells again. Shown by emptying one cell behind the
+/// engine's back (only a reset or a racing access could do that): the covered read
+/// leaves it empty; a write, which a read does not cover, and the next epoch's read
+/// walk the range again.
+#[test]
+fn a_range_covered_in_this_epoch_is_a_hit_as_a_whole() {
+    let t = T::new();
+    let m = t.main();
+    let (a, b, c) = (t.go(m), t.go(m), t.go(m));
+    let (x, n) = (APP + 0x10000, 4096);
+    t.e.access_range(a, x, n, 0x4000, Kind::WRITE);
+    t.e.shadow.cell(x + 64).reset();
+    t.e.access_range(a, x, n, 0x4100, Kind::READ); // covered by the writes
+    assert!(
+        t.record_words(x + 64).is_empty(),
+        "the cell was not looked at"
+    );
+    t.e.access_range(b, x + 64, 8, 0x4200, Kind::WRITE);
+    assert_eq!(t.races(), 0, "{}", t.text());
+    t.e.release(a, APP + 0x800);
+    t.e.access_range(a, x, n, 0x4100, Kind::READ); // a new epoch: walked
+    assert_eq!(t.races(), 1, "{}", t.text());
+
+    let y = APP + 0x20000;
+    t.e.access_range(c, y, n, 0x4300, Kind::READ);
+    t.e.shadow.cell(y + 64).reset();
+    t.e.access_range(c, y, n, 0x4400, Kind::WRITE); // not covered by reads: walked
+    assert_eq!(t.record_words(y + 64).len(), 1);
+}
+
+/// A range covered in this epoch is walked again once its memory was reset (freed and
+/// allocated again: a buffer the garbage collector reclaimed and the allocator handed
+/// back within one epoch), so its new records exist and a goroutine that reaches the
+/// memory without synchronising races with them. Small frees and large ones (whose
+/// shadow goes back to the kernel, marks and all) both count.
+#[test]
+fn a_range_covered_in_this_epoch_is_walked_again_after_a_reset() {
+    for n in [4096, (4 << 20) + 8192] {
+        let t = T::new();
+        let m = t.main();
+        let (a, b) = (t.go(m), t.go(m));
+        let x = APP + 0x10000;
+        t.e.access_range(a, x, n, 0x4000, Kind::WRITE);
+        t.e.free(x, n);
+        t.e.malloc(x + 32, 64); // a small object of the same page
+        t.e.access_range(a, x, n, 0x4000, Kind::WRITE);
+        t.e.access_range(b, x + 40, 8, 0x4100, Kind::READ);
+        assert_eq!(t.races(), 1, "{n} bytes: {}", t.text());
+    }
+}
+
 /// A recycled context keeps its frame nodes' stack ids (a function of the frames alone)
 /// but not their sites, which name the ended goroutine's clock index: the next goroutine
 /// running the same code under another index records its accesses as its own, and a
