@@ -254,6 +254,16 @@ impl MemoEntry {
         self.own.as_ref().map(Option::as_ref)
     }
 
+    /// The entry as if `made` (an update of the same own form, just replayed at time
+    /// `at`) had been decided at `stamp`: an update is a function of the cell's words
+    /// and the goroutine's clock, so it holds as it is while the stamp lasts. The own
+    /// form stays: derived from `made` at `at`, it is the one just replayed.
+    pub fn restamp(&mut self, made: Transition, stamp: u64, at: Time) {
+        self.made = made;
+        self.stamp = stamp;
+        self.at = at;
+    }
+
     /// Derives [`MemoEntry::own_form`] in the goroutine's context `d`.
     pub fn derive_own_form(&mut self, d: &Deriving) {
         self.own = Some(OwnTransition::of(&self.made, self.at, d));
@@ -301,6 +311,15 @@ impl UpdateMemo {
     /// restart: [`super::shadow::Cell::replay_own`] compares them).
     pub fn clear(&mut self) {
         self.0 = None;
+    }
+
+    /// The stamps of the remembered updates (for tests).
+    #[cfg(test)]
+    pub fn stamps(&self) -> Vec<u64> {
+        self.0
+            .iter()
+            .flat_map(|slots| slots.iter().filter(|e| e.site != 0).map(|e| e.stamp))
+            .collect()
     }
 }
 

@@ -699,9 +699,17 @@ impl<H: Host> Engine<H> {
             if e.own_form().is_none() {
                 self.derive_own_form(g, e, &l.own_sites, kind, mask);
             }
-            e.own_form()
-                .flatten()
-                .is_some_and(|t| cell.replay_own(t, st.epoch().time(), st.born))
+            let now = st.epoch().time();
+            let own = e.own_form().flatten().copied();
+            match own.and_then(|t| cell.replay_own(&t, now, st.born)) {
+                // The update just made, with its times, holds at this stamp: the next
+                // cells holding the same words replay it without the time classes.
+                Some(made) => {
+                    e.restamp(made, st.stamp, now);
+                    true
+                }
+                None => false,
+            }
         };
         if !replayed {
             return false;

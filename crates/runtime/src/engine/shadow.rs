@@ -1235,10 +1235,10 @@ impl Cell {
 
     /// Makes the cell `t`'s new words if it holds its old ones with times of the same
     /// classes, for the goroutine at time `now` that took its index at `born` and has
-    /// not left it since `t` was made (see [`OwnTransition`]); false, the cell
-    /// unchanged, otherwise.
+    /// not left it since `t` was made (see [`OwnTransition`]), and returns the update
+    /// made, with its times; `None`, the cell unchanged, otherwise.
     #[inline]
-    pub fn replay_own(&self, t: &OwnTransition, now: Time, born: Time) -> bool {
+    pub fn replay_own(&self, t: &OwnTransition, now: Time, born: Time) -> Option<Transition> {
         let w0 = self.w[0].load(Ordering::Relaxed);
         let old = [w0 & !CELL_BITS, self.w[1].load(Ordering::Relaxed)];
         let same = |i: usize| {
@@ -1249,7 +1249,7 @@ impl Cell {
             }
         };
         if w0 & (LOCK | EXT) != 0 || !same(0) || !same(1) {
-            return false;
+            return None;
         }
         let time_of = |src: u8| match src {
             NOW => time_field(now),
@@ -1260,7 +1260,6 @@ impl Cell {
             src => t.new[i] | time_of(src),
         });
         self.update_inline(w0, |words| (words == old).then_some(new))
-            .is_some()
     }
 
     /// The slow path's commonest update (byte-wise writes, field by field), under the

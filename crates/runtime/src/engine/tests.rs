@@ -1294,6 +1294,38 @@ fn a_remembered_update_is_not_replayed_after_the_clock_changed() {
     assert_eq!(t.races(), 0);
 }
 
+/// A remembered update of the goroutine's own records replayed at a later stamp (through
+/// its form without times) is remembered again with the times it just had, so the next
+/// cells replay it as it is: with the access's time, so a goroutine that knows only
+/// the earlier epoch races with the bytes written in the later one.
+#[test]
+fn an_own_update_replayed_at_a_new_stamp_is_replayed_with_its_new_times() {
+    let t = T::new();
+    let m = t.main();
+    let (g, h) = (t.go(m), t.go(m));
+    let cells = [APP + 0xc000, APP + 0xc100, APP + 0xc200];
+    let words = |addr: usize| t.record_words(addr);
+    t.e.func_enter(g, 0x700); // as in Go: remembered sites are on a call stack
+    let fill_pair = |addr: usize| {
+        t.e.access(g, addr, 0x80, Kind::WRITE); // byte 0: a fill
+        t.e.access(g, addr + 1, 0x90, Kind::WRITE); // byte 1: a widening, remembered
+    };
+    fill_pair(cells[0]);
+    t.e.release(g, APP + 0xc800); // a new epoch and stamp
+    t.e.acquire(h, APP + 0xc800); // h knows the first epoch only
+    fill_pair(cells[1]); // replayed through the form without times, remembered again
+    let now = g.clock().stamp;
+    assert!(g.local().update_memo.stamps().contains(&now), "restamped");
+    fill_pair(cells[2]); // replayed as remembered
+    assert_eq!(words(cells[2]), words(cells[1]));
+    assert_eq!(words(cells[2]).len(), 1, "{:x?}", words(cells[2]));
+    assert_ne!(words(cells[2]), words(cells[0]), "the later epoch's time");
+    t.e.access(h, cells[0] + 1, 0xa0, Kind::WRITE); // ordered: no race
+    assert_eq!(t.races(), 0, "{}", t.text());
+    t.e.access(h, cells[2] + 1, 0xa0, Kind::WRITE); // the later epoch: a race
+    assert_eq!(t.races(), 1, "{}", t.text());
+}
+
 /// A list with records past its head (here twelve readers of one word) decides a
 /// reader's same-epoch read and its refresh at a new epoch on the words in place
 /// (`Cell::long_list_kept`): the list keeps one record per reader, other readers'
