@@ -1796,6 +1796,21 @@ const MARK_SEEN: u8 = 4;
 /// The pages' reset generations (a `u32` per shadow page) sit this far above the shadow
 /// offset: past the marks of any address Go's heap uses.
 const GENS_DELTA: usize = MARKS_DELTA + (1 << 40);
+const MARK_SIZE: usize = core::mem::size_of::<AtomicU8>();
+const GEN_SIZE: usize = core::mem::size_of::<AtomicU32>();
+
+/// The start of the program memory whose shadow is the page after `addr`'s.
+#[inline(always)]
+const fn next_page(addr: usize) -> usize {
+    (addr / APP_PER_SHADOW_PAGE + 1) * APP_PER_SHADOW_PAGE
+}
+
+/// Where the entry of `addr`'s shadow page sits in a table of `size`-byte entries, one
+/// per shadow page, starting at `base` (the marks, the generations).
+#[inline(always)]
+const fn page_entry(base: usize, size: usize, addr: usize) -> usize {
+    addr / APP_PER_SHADOW_PAGE * size + base
+}
 
 /// What [`Shadow::reset_range`] must clear.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -1859,7 +1874,7 @@ impl Shadow {
     }
 
     fn mark_byte(&self, addr: usize) -> &AtomicU8 {
-        let p = addr / APP_PER_SHADOW_PAGE + self.marks;
+        let p = page_entry(self.marks, MARK_SIZE, addr);
         // SAFETY: callers pass covered addresses, whose marks are mapped with their shadow
         // for the engine's lifetime; AtomicU8 is valid for any byte.
         unsafe { &*(p as *const AtomicU8) }
@@ -1881,7 +1896,7 @@ impl Shadow {
     }
 
     fn generation_word(&self, addr: usize) -> &AtomicU32 {
-        let p = addr / APP_PER_SHADOW_PAGE * 4 + self.gens;
+        let p = page_entry(self.gens, GEN_SIZE, addr);
         // SAFETY: callers pass covered addresses, whose generations are mapped with their
         // shadow for the engine's lifetime; AtomicU32 is valid for any 4 aligned bytes.
         unsafe { &*(p as *const AtomicU32) }
@@ -1895,7 +1910,7 @@ impl Shadow {
         let mut page = lo;
         while page < hi {
             self.set_mark(page, MARK_SEEN);
-            page = (page / APP_PER_SHADOW_PAGE + 1) * APP_PER_SHADOW_PAGE;
+            page = next_page(page);
         }
     }
 
@@ -2075,7 +2090,7 @@ impl Shadow {
         let mut walk = |lo: usize, hi: usize| {
             let mut a = lo;
             while a < hi {
-                let page_end = (a / APP_PER_SHADOW_PAGE + 1) * APP_PER_SHADOW_PAGE;
+                let page_end = next_page(a);
                 let b = hi.min(page_end);
                 walk_in_page(a, b);
                 a = b;
@@ -2168,8 +2183,8 @@ impl Shadow {
     }
 
     fn map_range(&self, lo: usize, hi: usize) -> bool {
-        self.map_per_page(self.marks, 1, lo, hi)
-            && self.map_per_page(self.gens, 4, lo, hi)
+        self.map_per_page(self.marks, MARK_SIZE, lo, hi)
+            && self.map_per_page(self.gens, GEN_SIZE, lo, hi)
             && self.map_shadow_range(lo, hi)
     }
 
@@ -2177,8 +2192,8 @@ impl Shadow {
     /// the generations) for `[lo, hi)`. Neighbouring ranges can share a page of it, so
     /// a page that is already mapped (ours) is kept.
     fn map_per_page(&self, base: usize, size: usize, lo: usize, hi: usize) -> bool {
-        let m_lo = (lo / APP_PER_SHADOW_PAGE * size + base) & !(PAGE - 1);
-        let m_hi = (hi.div_ceil(APP_PER_SHADOW_PAGE) * size + base).div_ceil(PAGE) * PAGE;
+        let m_lo = page_entry(base, size, lo) & !(PAGE - 1);
+        let m_hi = (page_entry(base, size, hi - 1) + size).div_ceil(PAGE) * PAGE;
         let flags = sys::MAP_NORESERVE | sys::MAP_FIXED_NOREPLACE;
         let rw = sys::PROT_READ | sys::PROT_WRITE;
         if sys::mmap_anon(m_lo, m_hi - m_lo, rw, flags) == Some(m_lo as *mut u8) {
